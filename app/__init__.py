@@ -1,0 +1,1 @@
+"""wghub: an event-driven backend for working groups that coordinate across countries."""

@@ -1,0 +1,162 @@
+"""The `wg` command: run the service in its embedded or production shapes, and admin tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from app.core.config import Settings
+
+cli = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:
+        typer.secho(f"configuration error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _embedded_secret(data_dir: Path) -> str:
+    """A random secret kept in the data directory, so `wg serve` is secure with no setup."""
+    path = data_dir / "secret_key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    demo: Annotated[bool, typer.Option("--demo", help="Seed the demo data (idempotent)")] = False,
+) -> None:
+    """Everything in one process: SQLite (unless WG_DATABASE_URL), embedded Redis (unless
+    WG_REDIS_URL), migrations, the API and the worker."""
+    import uvicorn
+
+    from app.core.redis import EmbeddedRedis
+
+    data_dir = Path(os.environ.get("WG_DATA_DIR", "./var"))
+    os.environ.setdefault("WG_SECRET_KEY", _embedded_secret(data_dir))
+    embedded = None
+    if not os.environ.get("WG_REDIS_URL"):
+        embedded = EmbeddedRedis(data_dir)
+        os.environ["WG_REDIS_URL"] = embedded.url
+        typer.echo(f"embedded Redis on {embedded.url}")
+    settings = _settings().model_copy(update={"run_worker_in_process": True})
+    _migrate(settings)
+    if demo:
+        _seed_demo(settings)
+    from app.main import create_app
+
+    try:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+@cli.command()
+def api(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+) -> None:
+    """The API only (one replica); needs WG_DATABASE_URL, WG_REDIS_URL and WG_SECRET_KEY."""
+    import uvicorn
+
+    settings = _settings()
+    settings.effective_redis_url  # noqa: B018  (fail early with a clear message)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level,
+    )
+
+
+@cli.command()
+def worker() -> None:
+    """The arq worker: background jobs and cron."""
+    from workers.settings import build_worker
+
+    settings = _settings()
+    build_worker(settings).run()
+
+
+def _migrate(settings: Settings) -> None:
+    from app.core.migrations import upgrade
+
+    upgrade(settings)
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply database migrations up to the latest."""
+    _migrate(_settings())
+    typer.echo("database is up to date")
+
+
+def _seed_demo(settings: Settings) -> None:
+    from app.demo import seed
+
+    summary = asyncio.run(seed(settings))
+    typer.echo(summary)
+
+
+@cli.command()
+def demo() -> None:
+    """Seed the demo scenario (safe to run again: nothing is duplicated)."""
+    settings = _settings()
+    _migrate(settings)
+    _seed_demo(settings)
+
+
+@cli.command("create-user")
+def create_user(
+    email: Annotated[str, typer.Option()],
+    name: Annotated[str, typer.Option()] = "",
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
+    ] = "",
+    admin: Annotated[bool, typer.Option("--admin", help="Make the user an admin")] = False,
+) -> None:
+    """Create a user (an admin with --admin)."""
+    from app.core.db import create_engine, create_session_factory
+    from app.core.errors import DomainError
+    from app.users.schemas import UserCreate
+    from app.users.service import register
+
+    settings = _settings()
+
+    async def run() -> str:
+        engine = create_engine(settings)
+        try:
+            async with create_session_factory(engine)() as session, session.begin():
+                data = UserCreate(email=email, password=password, name=name or email.split("@")[0])
+                user = await register(session=session, settings=settings, data=data, is_admin=admin)
+                return str(user.id)
+        finally:
+            await engine.dispose()
+
+    try:
+        user_id = asyncio.run(run())
+    except (DomainError, ValueError) as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"created user {user_id}{' (admin)' if admin else ''}")
+
+
+def main() -> None:
+    cli()

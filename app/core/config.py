@@ -1,0 +1,77 @@
+"""Settings, read from the environment with the ``WG_`` prefix (see README for the table)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Shipped so that `WG_ENV=dev` works without configuration; refused everywhere else because
+# anyone who reads this file could forge tokens with it.
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WG_", env_file=None, extra="ignore")
+
+    env: Literal["dev", "test", "prod"] = "prod"
+    data_dir: Path = Path("./var")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy async URL; default: SQLite file in data_dir"
+    )
+    redis_url: str | None = Field(
+        default=None, description="Redis URL; unset under `wg serve` starts an embedded Redis"
+    )
+    secret_key: str = DEV_SECRET_KEY
+
+    access_token_ttl_seconds: int = 3600
+    # Argon2 cost; tests lower it so that registering many users stays fast.
+    argon2_time_cost: int = 3
+    argon2_memory_cost_kib: int = 65536
+
+    max_body_bytes: int = 1024 * 1024
+    idempotency_ttl_seconds: int = 24 * 3600
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
+    # `wg serve` runs the arq worker inside the API process (the embedded deployment).
+    run_worker_in_process: bool = False
+    log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if self.secret_key == DEV_SECRET_KEY and self.env != "dev":
+            raise ValueError(
+                "WG_SECRET_KEY is the built-in development key; set a secret of your own "
+                "(at least 32 random characters) or WG_ENV=dev"
+            )
+        if len(self.secret_key) < 32:
+            raise ValueError("WG_SECRET_KEY must be at least 32 characters long")
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'wghub.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def effective_redis_url(self) -> str:
+        if not self.redis_url:
+            raise RuntimeError(
+                "WG_REDIS_URL is not set; `wg serve` starts an embedded Redis, "
+                "`wg api` and `wg worker` need one"
+            )
+        return self.redis_url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings; `create_app(settings)` may pass others (tests do)."""
+    return Settings()

@@ -1,0 +1,53 @@
+"""Recording events: the one helper every service calls, inside the caller's transaction.
+
+The group row's `last_seq` is incremented with `UPDATE … RETURNING`, which holds that row's lock
+until commit. Concurrent writers of one group therefore take numbers in commit order, and a
+rolled-back transaction gives its number back: each group's `seq` is 1, 2, 3 … with no gaps.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.models import Event, Group
+
+
+async def record_event(
+    *,
+    session: AsyncSession,
+    group_id: uuid.UUID,
+    type: str,
+    actor_id: uuid.UUID | None,
+    subject_type: str,
+    subject_id: uuid.UUID,
+    data: dict[str, Any],
+) -> Event:
+    """Append an event to the group's history in the current transaction and return it."""
+    seq = (
+        await session.execute(
+            update(Group)
+            .where(col(Group.id) == group_id)
+            .values(last_seq=col(Group.last_seq) + 1)
+            .returning(col(Group.last_seq))
+            # Plain SQL UPDATE: no ORM version bump, the group itself did not change.
+            .execution_options(synchronize_session=False)
+        )
+    ).scalar_one()
+    ev = Event(
+        group_id=group_id,
+        seq=seq,
+        type=type,
+        actor_id=actor_id,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        data=data,
+    )
+    session.add(ev)
+    await session.flush()
+    session.info["events_written"] = True
+    return ev

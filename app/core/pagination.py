@@ -1,0 +1,102 @@
+"""Keyset pagination: `{"items": [...], "next_cursor": ...}` with an opaque cursor.
+
+Keyset (not OFFSET) so a page costs the same at any depth and rows inserted meanwhile neither
+repeat nor vanish. Lists order by `(created_at, id)` unless a route picks another key.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import BadRequest
+
+T = TypeVar("T")
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+class PageParams(BaseModel):
+    limit: int
+    cursor: str | None
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = DEFAULT_LIMIT,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="`next_cursor` of the previous page")
+    ] = None,
+) -> PageParams:
+    return PageParams(limit=limit, cursor=cursor)
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    raw = json.dumps(
+        [v.isoformat() if isinstance(v, datetime) else str(v) for v in values]
+    ).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, kinds: Sequence[type]) -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        parts = json.loads(raw)
+        if not isinstance(parts, list) or len(parts) != len(kinds):
+            raise ValueError("wrong shape")
+        out: list[Any] = []
+        for kind, part in zip(kinds, parts, strict=True):
+            if kind is datetime:
+                out.append(datetime.fromisoformat(part))
+            elif kind is uuid.UUID:
+                out.append(uuid.UUID(part))
+            elif kind is int:
+                out.append(int(part))
+            else:
+                out.append(str(part))
+        return out
+    except (ValueError, TypeError, json.JSONDecodeError) as exc:
+        raise BadRequest("Invalid cursor", errors=[{"loc": ["query", "cursor"]}]) from exc
+
+
+async def paginate(
+    session: AsyncSession,
+    stmt: Select[Any],
+    params: PageParams,
+    order_by: Sequence[Any],
+    kinds: Sequence[type] = (datetime, uuid.UUID),
+) -> tuple[list[Any], str | None]:
+    """Run `stmt` ordered ascending by `order_by` after the cursor; return rows and next cursor.
+
+    `order_by` are mapped columns (`col(Model.created_at), col(Model.id)`) whose last one is
+    unique, so the order is total.
+    """
+    if params.cursor:
+        after = decode_cursor(params.cursor, kinds)
+        # (a, b) > (x, y)  ==  a > x OR (a = x AND b > y); spelled out for SQLite.
+        conds = []
+        for i, col in enumerate(order_by):
+            eqs = [order_by[j] == after[j] for j in range(i)]
+            conds.append(and_(*eqs, col > after[i]))
+        stmt = stmt.where(or_(*conds))
+    stmt = stmt.order_by(*order_by).limit(params.limit + 1)
+    rows = list((await session.execute(stmt)).scalars().all())
+    next_cursor = None
+    if len(rows) > params.limit:
+        rows = rows[: params.limit]
+        last = rows[-1]
+        next_cursor = encode_cursor([getattr(last, c.key) for c in order_by])
+    return rows, next_cursor

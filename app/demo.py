@@ -1,0 +1,205 @@
+"""Demo data: the founding scenario of the regional working group (idempotent).
+
+A regional economic commission convenes digital-economy cluster initiatives from Argentina,
+Colombia, Costa Rica, Cuba, Mexico and Ecuador around three focus areas. Everything is written
+through the services, so the demo group's event history is as real as any other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.core.config import Settings
+from app.core.db import create_engine, create_session_factory
+from app.groups import focus_areas
+from app.groups import service as groups
+from app.groups.access import GroupContext
+from app.groups.schemas import FocusAreaCreate, GroupCreate, MemberCreate
+from app.models import Group, Organization, OrganizationKind, Role, User, Visibility
+from app.organizations import service as organizations
+from app.organizations.schemas import OrganizationCreate
+from app.users import service as users
+from app.users.schemas import UserCreate
+
+DEMO_GROUP_NAME = "Regional Agenda for Digital Productive Development"
+DEMO_PASSWORD = "demo-password"
+
+
+@dataclass(frozen=True)
+class DemoOrg:
+    name: str
+    kind: OrganizationKind
+    country: str
+    city: str
+    latitude: float
+    longitude: float
+    sectors: tuple[str, ...]
+
+
+CONVENER = DemoOrg(
+    "Regional Economic Commission — Division of Production, Productivity and Management",
+    OrganizationKind.agency, "CL", "Santiago", -33.4489, -70.6693,
+    ("productive development", "digital economy"),
+)  # fmt: skip
+
+CLUSTERS = [
+    DemoOrg("Buenos Aires IT Cluster", OrganizationKind.cluster, "AR", "Buenos Aires",
+            -34.6037, -58.3816, ("software", "IT services")),
+    DemoOrg("Córdoba Technology Cluster", OrganizationKind.cluster, "AR", "Córdoba",
+            -31.4201, -64.1888, ("software", "electronics")),
+    DemoOrg("Medellín Digital Economy Cluster", OrganizationKind.cluster, "CO", "Medellín",
+            6.2442, -75.5812, ("software", "digital content")),
+    DemoOrg("Bogotá Software and IT Cluster", OrganizationKind.cluster, "CO", "Bogotá",
+            4.7110, -74.0721, ("software", "IT services")),
+    DemoOrg("Costa Rica ICT Cluster", OrganizationKind.cluster, "CR", "San José",
+            9.9281, -84.0907, ("IT services", "digital manufacturing")),
+    DemoOrg("Havana Digital Economy Cluster", OrganizationKind.cluster, "CU", "Havana",
+            23.1136, -82.3666, ("software", "digital government")),
+    DemoOrg("Jalisco Digital Cluster", OrganizationKind.cluster, "MX", "Guadalajara",
+            20.6597, -103.3496, ("software", "semiconductors")),
+    DemoOrg("Monterrey Software Cluster", OrganizationKind.cluster, "MX", "Monterrey",
+            25.6866, -100.3161, ("software", "industry 4.0")),
+    DemoOrg("Quito Digital Cluster", OrganizationKind.cluster, "EC", "Quito",
+            -0.1807, -78.4678, ("software", "fintech")),
+    DemoOrg("Guayaquil Technology Cluster", OrganizationKind.cluster, "EC", "Guayaquil",
+            -2.1709, -79.9224, ("logistics tech", "agritech")),
+]  # fmt: skip
+
+FOCUS_AREAS = [
+    (
+        "Adoption of digital technologies",
+        "Increase the adoption of digital technologies by other clusters and production chains.",
+    ),
+    (
+        "Supply of digital technologies",
+        "Strengthen the supply of digital technologies by the region's digital-economy clusters.",
+    ),
+    (
+        "Visibility and reciprocal interaction",
+        "Increase the visibility of digital-economy cluster initiatives and their reciprocal "
+        "interaction.",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    email: str
+    name: str
+    role: Role
+    org_name: str
+    locale: str = "en"
+
+
+DEMO_USERS = [
+    DemoUser("director@demo.wghub.dev", "Division Director", Role.owner, CONVENER.name),
+    DemoUser("moderator@demo.wghub.dev", "Working Group Moderator", Role.moderator, CONVENER.name),
+    DemoUser("officer@demo.wghub.dev", "Economic Affairs Officer", Role.moderator, CONVENER.name),
+    DemoUser("promoter.ar@demo.wghub.dev", "Cluster Promoter (Argentina)", Role.member,
+             CLUSTERS[0].name, "es"),
+    DemoUser("promoter.co@demo.wghub.dev", "Cluster Promoter (Colombia)", Role.member,
+             CLUSTERS[2].name, "es"),
+    DemoUser("promoter.cr@demo.wghub.dev", "Cluster Promoter (Costa Rica)", Role.member,
+             CLUSTERS[4].name, "es"),
+    DemoUser("promoter.cu@demo.wghub.dev", "Cluster Promoter (Cuba)", Role.member,
+             CLUSTERS[5].name, "es"),
+    DemoUser("promoter.mx@demo.wghub.dev", "Cluster Promoter (Mexico)", Role.member,
+             CLUSTERS[6].name, "es"),
+    DemoUser("promoter.ec@demo.wghub.dev", "Cluster Promoter (Ecuador)", Role.observer,
+             CLUSTERS[8].name, "es"),
+]  # fmt: skip
+
+
+async def _ensure_user(session: AsyncSession, settings: Settings, spec: DemoUser) -> User:
+    user = await users.get_by_email(session, spec.email)
+    if user is None:
+        data = UserCreate(
+            email=spec.email,
+            password=DEMO_PASSWORD,
+            name=spec.name,
+            locale=spec.locale,
+        )
+        user = await users.register(session=session, settings=settings, data=data)
+    return user
+
+
+async def _ensure_org(session: AsyncSession, spec: DemoOrg, actor: User) -> Organization:
+    existing = (
+        await session.execute(select(Organization).where(col(Organization.name) == spec.name))
+    ).scalar_one_or_none()
+    if existing is not None:
+        return existing
+    data = OrganizationCreate(
+        name=spec.name,
+        kind=spec.kind,
+        country=spec.country,
+        city=spec.city,
+        latitude=spec.latitude,
+        longitude=spec.longitude,
+        sectors=list(spec.sectors),
+    )
+    return await organizations.create(session=session, data=data, actor=actor)
+
+
+async def seed_founding(session: AsyncSession, settings: Settings) -> Group:
+    """Users, organizations, the group, its members and focus areas. Returns the group."""
+    people = {spec.email: await _ensure_user(session, settings, spec) for spec in DEMO_USERS}
+    director = people[DEMO_USERS[0].email]
+    orgs = {spec.name: await _ensure_org(session, spec, director) for spec in [CONVENER, *CLUSTERS]}
+
+    group = (
+        await session.execute(select(Group).where(col(Group.name) == DEMO_GROUP_NAME))
+    ).scalar_one_or_none()
+    if group is not None:
+        return group
+    group = await groups.create_group(
+        session=session,
+        data=GroupCreate(
+            name=DEMO_GROUP_NAME,
+            description=(
+                "A working group of digital-economy cluster initiatives from Latin America and "
+                "the Caribbean, convened by a regional economic commission to raise productivity "
+                "through the adoption and supply of digital technologies."
+            ),
+            visibility=Visibility.public,
+        ),
+        actor=director,
+    )
+    owner_membership = await groups.get_member(
+        session=session, group_id=group.id, user_id=director.id
+    )
+    ctx = GroupContext(group, director, owner_membership[0])
+    for spec in DEMO_USERS[1:]:
+        await groups.add_member(
+            session=session,
+            ctx=ctx,
+            data=MemberCreate(
+                user_id=people[spec.email].id,
+                role=spec.role,
+                organization_id=orgs[spec.org_name].id,
+            ),
+        )
+    for title, description in FOCUS_AREAS:
+        await focus_areas.create_focus_area(
+            session=session, ctx=ctx, data=FocusAreaCreate(title=title, description=description)
+        )
+    return group
+
+
+async def seed(settings: Settings) -> str:
+    """Seed everything; returns a short summary for the console."""
+    engine = create_engine(settings)
+    try:
+        async with create_session_factory(engine)() as session, session.begin():
+            group = await seed_founding(session, settings)
+    finally:
+        await engine.dispose()
+    logins = ", ".join(u.email for u in DEMO_USERS)
+    return (
+        f"demo group '{group.name}' ({group.id}) is ready\n"
+        f"sign in as any of: {logins}\npassword: {DEMO_PASSWORD}"
+    )

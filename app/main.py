@@ -1,0 +1,81 @@
+"""The ASGI application: `create_app()` wires routers, middleware and shared resources."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, FastAPI
+
+from app.core.config import Settings, get_settings
+from app.core.db import create_engine, create_session_factory
+from app.core.errors import install_error_handlers
+from app.core.idempotency import IdempotencyMiddleware
+from app.core.limits import BodySizeLimitMiddleware
+from app.core.metrics import HttpMetrics, MetricsMiddleware
+from app.core.redis import create_redis
+from app.events.router import router as events_router
+from app.groups.router import router as groups_router
+from app.ops.router import router as ops_router
+from app.organizations.router import router as organizations_router
+from app.users.router import router as users_router
+
+log = logging.getLogger(__name__)
+API_PREFIX = "/api/v1"
+
+
+def api_router() -> APIRouter:
+    router = APIRouter(prefix=API_PREFIX)
+    for sub in (users_router, organizations_router, groups_router, events_router):
+        router.include_router(sub)
+    return router
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    engine = create_engine(settings)
+    session_factory = create_session_factory(engine)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.redis = create_redis(settings.effective_redis_url)
+        worker_task = None
+        if settings.run_worker_in_process:
+            from workers.settings import build_worker
+
+            worker = build_worker(settings, handle_signals=False)
+            worker_task = asyncio.create_task(worker.main(), name="arq-worker")
+        try:
+            yield
+        finally:
+            if worker_task is not None:
+                await worker.close()
+                worker_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker_task
+            await app.state.redis.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="wghub",
+        version="0.1.0",
+        summary="Event-driven backend for cross-country working groups",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = session_factory
+    app.state.metrics = HttpMetrics()
+
+    install_error_handlers(app)
+    app.include_router(ops_router)
+    app.include_router(api_router())
+
+    # Added innermost first: metrics see every request, the size limit runs before anything
+    # reads the body, and idempotency wraps the routes.
+    app.add_middleware(IdempotencyMiddleware, settings=settings, session_factory=session_factory)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    return app

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Response, status
+from sqlalchemy import select
+from sqlmodel import col
+
+from app.core.db import SessionDep
+from app.core.deps import IfMatch, SettingsDep, check_if_match, set_etag
+from app.core.pagination import Page, PageParams, page_params, paginate
+from app.models import ApiKey
+from app.users import service
+from app.users.deps import CurrentUser
+from app.users.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyRead,
+    TokenRead,
+    UserCreate,
+    UserRead,
+    UserUpdate,
+)
+
+router = APIRouter(tags=["auth"])
+
+
+@router.post("/auth/register", status_code=status.HTTP_201_CREATED, response_model=UserRead)
+async def register(data: UserCreate, session: SessionDep, settings: SettingsDep) -> UserRead:
+    user = await service.register(session=session, settings=settings, data=data)
+    return UserRead.model_validate(user)
+
+
+@router.post("/auth/token", response_model=TokenRead)
+async def token(
+    username: Annotated[str, Form(max_length=320)],
+    password: Annotated[str, Form(max_length=256)],
+    session: SessionDep,
+    settings: SettingsDep,
+) -> TokenRead:
+    """OAuth2 password grant: `username` is the email."""
+    access, ttl = await service.authenticate(
+        session=session, settings=settings, email=username, password=password
+    )
+    return TokenRead(access_token=access, expires_in=ttl)
+
+
+@router.get("/users/me", response_model=UserRead, tags=["users"])
+async def me(user: CurrentUser, response: Response) -> UserRead:
+    set_etag(response, user.version)
+    return UserRead.model_validate(user)
+
+
+@router.patch("/users/me", response_model=UserRead, tags=["users"])
+async def update_me(
+    data: UserUpdate, user: CurrentUser, session: SessionDep, if_match: IfMatch, response: Response
+) -> UserRead:
+    check_if_match(if_match, user.version)
+    user = await service.update_profile(session=session, user=user, data=data)
+    set_etag(response, user.version)
+    return UserRead.model_validate(user)
+
+
+@router.post("/auth/api-keys", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated)
+async def create_api_key(
+    data: ApiKeyCreate, user: CurrentUser, session: SessionDep
+) -> ApiKeyCreated:
+    row, key = await service.create_api_key(session=session, user=user, data=data)
+    return ApiKeyCreated.model_validate({**ApiKeyRead.model_validate(row).model_dump(), "key": key})
+
+
+@router.get("/auth/api-keys", response_model=Page[ApiKeyRead])
+async def list_api_keys(
+    user: CurrentUser, session: SessionDep, page: Annotated[PageParams, Depends(page_params)]
+) -> Page[ApiKeyRead]:
+    stmt = select(ApiKey).where(col(ApiKey.user_id) == user.id)
+    rows, cursor = await paginate(session, stmt, page, (col(ApiKey.created_at), col(ApiKey.id)))
+    return Page(items=[ApiKeyRead.model_validate(r) for r in rows], next_cursor=cursor)
+
+
+@router.delete("/auth/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def revoke_api_key(key_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> None:
+    await service.revoke_api_key(session=session, user=user, key_id=key_id)

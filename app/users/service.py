@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.core.config import Settings
+from app.core.errors import Conflict, NotFound, Unauthorized
+from app.core.security import (
+    create_access_token,
+    generate_api_key,
+    hash_api_key,
+    hash_password,
+    verify_password,
+)
+from app.models import ApiKey, User
+from app.models.base import utcnow
+from app.users.schemas import ApiKeyCreate, UserCreate, UserUpdate
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+async def get_by_email(session: AsyncSession, email: str) -> User | None:
+    stmt = select(User).where(col(User.email) == normalize_email(email))
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def register(
+    *, session: AsyncSession, settings: Settings, data: UserCreate, is_admin: bool = False
+) -> User:
+    if await get_by_email(session, data.email) is not None:
+        raise Conflict("A user with this email already exists")
+    user = User(
+        email=normalize_email(data.email),
+        name=data.name,
+        locale=data.locale,
+        # argon2 is deliberately slow: keep it off the event loop.
+        password_hash=await asyncio.to_thread(hash_password, settings, data.password),
+        is_admin=is_admin,
+    )
+    session.add(user)
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # a concurrent registration of the same email won
+        raise Conflict("A user with this email already exists") from exc
+    return user
+
+
+async def authenticate(
+    *, session: AsyncSession, settings: Settings, email: str, password: str
+) -> tuple[str, int]:
+    user = await get_by_email(session, email)
+    ok = await asyncio.to_thread(
+        verify_password, settings, user.password_hash if user else None, password
+    )
+    if user is None or not ok or not user.is_active:
+        # One message for unknown email and wrong password: existence is not revealed.
+        raise Unauthorized("Incorrect email or password")
+    return create_access_token(settings, user.id)
+
+
+async def update_profile(*, session: AsyncSession, user: User, data: UserUpdate) -> User:
+    for field, value in data.model_dump(exclude_unset=True).items():
+        if value is not None:
+            setattr(user, field, value)
+    await session.flush()
+    return user
+
+
+async def create_api_key(
+    *, session: AsyncSession, user: User, data: ApiKeyCreate
+) -> tuple[ApiKey, str]:
+    key = generate_api_key()
+    row = ApiKey(user_id=user.id, name=data.name, prefix=key[:10], key_hash=hash_api_key(key))
+    session.add(row)
+    await session.flush()
+    return row, key
+
+
+async def revoke_api_key(*, session: AsyncSession, user: User, key_id: uuid.UUID) -> None:
+    row = await session.get(ApiKey, key_id)
+    if row is None or row.user_id != user.id or row.revoked_at is not None:
+        raise NotFound("API key not found")
+    row.revoked_at = utcnow()
+    await session.flush()
+
+
+async def count_users(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.count()).select_from(User))).scalar_one())

@@ -1,0 +1,100 @@
+"""Test infrastructure: a fresh database and a real Redis for the whole session.
+
+With WG_TEST_DATABASE_URL / WG_TEST_REDIS_URL (CI sets both) the tests use those servers: a new
+PostgreSQL database is created for the session and dropped after. Without them they use a SQLite
+file and an embedded redis-server. Tests create their own users and groups with unique names,
+so they never need the database emptied between them.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from sqlalchemy.engine import make_url
+
+from app.core.config import Settings
+from app.core.migrations import upgrade
+from app.main import create_app
+from tests.pg import create_database, drop_database
+
+TEST_DATABASE_URL = os.environ.get("WG_TEST_DATABASE_URL")
+TEST_REDIS_URL = os.environ.get("WG_TEST_REDIS_URL")
+TEST_SECRET = "test-secret-key-" + "x" * 32
+
+
+def pytest_report_header() -> list[str]:
+    db = make_url(TEST_DATABASE_URL).get_backend_name() if TEST_DATABASE_URL else "sqlite"
+    return [f"wghub backends: database={db}, redis={'server' if TEST_REDIS_URL else 'embedded'}"]
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if TEST_DATABASE_URL:
+        url = create_database(TEST_DATABASE_URL, f"wg_test_{uuid.uuid4().hex[:12]}")
+        yield url
+        drop_database(TEST_DATABASE_URL, url)
+    else:
+        path = tmp_path_factory.mktemp("db") / "wghub.db"
+        yield f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if TEST_REDIS_URL:
+        yield TEST_REDIS_URL
+        return
+    from app.core.redis import EmbeddedRedis
+
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    yield server.url
+    server.stop()
+
+
+def make_settings(database_url: str, redis_url: str, data_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "env": "test",
+        "database_url": database_url,
+        "redis_url": redis_url,
+        "secret_key": TEST_SECRET,
+        "data_dir": data_dir,
+        # Cheap hashing: the tests register hundreds of users.
+        "argon2_time_cost": 1,
+        "argon2_memory_cost_kib": 1024,
+    }
+    values.update(overrides)
+    return Settings.model_validate(values)
+
+
+@pytest.fixture(scope="session")
+def settings(
+    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    s = make_settings(database_url, redis_url, tmp_path_factory.mktemp("data"))
+    upgrade(s)
+    return s
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with LifespanManager(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test/api/v1") as c:
+        yield c
+
+
+@pytest.fixture
+def is_postgres(settings: Settings) -> bool:
+    return not settings.is_sqlite

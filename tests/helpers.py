@@ -1,0 +1,72 @@
+"""Small API helpers so tests read as scenarios."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class TestUser:
+    id: str
+    email: str
+    name: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+async def make_user(client: httpx.AsyncClient, name: str = "user") -> TestUser:
+    email = f"{unique(name)}@example.org"
+    r = await client.post("/auth/register", json={"email": email, "password": PASSWORD, "name": name})
+    assert r.status_code == 201, r.text
+    user_id = r.json()["id"]
+    r = await client.post("/auth/token", data={"username": email, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    return TestUser(id=user_id, email=email, name=name, token=r.json()["access_token"])
+
+
+async def make_group(
+    client: httpx.AsyncClient, owner: TestUser, visibility: str = "private", **extra: Any
+) -> dict[str, Any]:
+    body = {"name": unique("group"), "visibility": visibility, **extra}
+    r = await client.post("/groups", json=body, headers=owner.headers)
+    assert r.status_code == 201, r.text
+    group: dict[str, Any] = r.json()
+    return group
+
+
+async def add_member(
+    client: httpx.AsyncClient, owner: TestUser, group_id: str, user: TestUser, role: str
+) -> None:
+    r = await client.post(
+        f"/groups/{group_id}/members", json={"user_id": user.id, "role": role}, headers=owner.headers
+    )
+    assert r.status_code == 201, r.text
+
+
+async def events_of(client: httpx.AsyncClient, user: TestUser, group_id: str) -> list[dict[str, Any]]:
+    """Every event of the group, following cursors."""
+    out: list[dict[str, Any]] = []
+    after = 0
+    while True:
+        r = await client.get(
+            f"/groups/{group_id}/events", params={"after": after, "limit": 200}, headers=user.headers
+        )
+        assert r.status_code == 200, r.text
+        page = r.json()
+        out.extend(page["items"])
+        if page["next_cursor"] is None:
+            return out
+        after = int(page["next_cursor"])
