@@ -57,7 +57,9 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.stop()
 
 
-def make_settings(database_url: str, redis_url: str, data_dir: Path, **overrides: object) -> Settings:
+def make_settings(
+    database_url: str, redis_url: str, data_dir: Path, **overrides: object
+) -> Settings:
     values: dict[str, object] = {
         "env": "test",
         "database_url": database_url,

@@ -29,7 +29,9 @@ def unique(prefix: str) -> str:
 
 async def make_user(client: httpx.AsyncClient, name: str = "user") -> TestUser:
     email = f"{unique(name)}@example.org"
-    r = await client.post("/auth/register", json={"email": email, "password": PASSWORD, "name": name})
+    r = await client.post(
+        "/auth/register", json={"email": email, "password": PASSWORD, "name": name}
+    )
     assert r.status_code == 201, r.text
     user_id = r.json()["id"]
     r = await client.post("/auth/token", data={"username": email, "password": PASSWORD})
@@ -51,18 +53,24 @@ async def add_member(
     client: httpx.AsyncClient, owner: TestUser, group_id: str, user: TestUser, role: str
 ) -> None:
     r = await client.post(
-        f"/groups/{group_id}/members", json={"user_id": user.id, "role": role}, headers=owner.headers
+        f"/groups/{group_id}/members",
+        json={"user_id": user.id, "role": role},
+        headers=owner.headers,
     )
     assert r.status_code == 201, r.text
 
 
-async def events_of(client: httpx.AsyncClient, user: TestUser, group_id: str) -> list[dict[str, Any]]:
+async def events_of(
+    client: httpx.AsyncClient, user: TestUser, group_id: str
+) -> list[dict[str, Any]]:
     """Every event of the group, following cursors."""
     out: list[dict[str, Any]] = []
     after = 0
     while True:
         r = await client.get(
-            f"/groups/{group_id}/events", params={"after": after, "limit": 200}, headers=user.headers
+            f"/groups/{group_id}/events",
+            params={"after": after, "limit": 200},
+            headers=user.headers,
         )
         assert r.status_code == 200, r.text
         page = r.json()

@@ -1,0 +1,106 @@
+"""The `wg` command as a newcomer and an operator use it: real processes, real servers."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import httpx
+from arq import create_pool
+from arq.connections import RedisSettings
+
+from app.core.config import Settings
+from app.demo import DEMO_GROUP_NAME, DEMO_PASSWORD, DEMO_USERS
+from tests.conftest import TEST_SECRET
+from tests.procs import WG, Proc, clean_env, free_port, run
+
+
+async def _ping_through_worker(redis_url: str) -> None:
+    """Enqueue the no-op job and wait for a worker to run it."""
+    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    try:
+        job = await pool.enqueue_job("ping")
+        assert job is not None
+        assert await job.result(timeout=30) == "pong"
+    finally:
+        await pool.aclose()
+
+
+def _count(db: Path, sql: str, *args: object) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute(sql, args).fetchone()[0])
+
+
+async def test_serve_runs_everything_in_one_process_with_demo_data(tmp_path: Path) -> None:
+    port = free_port()
+    env = clean_env(WG_DATA_DIR=str(tmp_path))
+    proc = await Proc.start(WG, "serve", "--demo", "--port", str(port), env=env)
+    try:
+        redis_line = await proc.wait_for_line("embedded Redis on")
+        await proc.wait_for_line("Application startup complete")
+        base = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(base_url=base) as http:
+            assert (await http.get("/readyz")).status_code == 200
+            login = await http.post(
+                "/api/v1/auth/token",
+                data={"username": DEMO_USERS[0].email, "password": DEMO_PASSWORD},
+            )
+            assert login.status_code == 200, login.text
+            token = login.json()["access_token"]
+            groups = await http.get("/api/v1/groups", headers={"Authorization": f"Bearer {token}"})
+            assert [g["name"] for g in groups.json()["items"]] == [DEMO_GROUP_NAME]
+        # The worker runs inside the same process, on the embedded Redis.
+        await _ping_through_worker(redis_line.split("embedded Redis on", 1)[1].strip())
+    finally:
+        assert await proc.stop() == 0, "".join(proc.lines)
+
+    # A secret of its own was generated (the built-in development key is never used).
+    secret = (tmp_path / "secret_key").read_text()
+    assert len(secret) >= 32 and secret != Settings.model_fields["secret_key"].default
+
+    db = tmp_path / "wghub.db"
+    group_events = "SELECT count(*) FROM events"
+    before = (_count(db, "SELECT count(*) FROM organizations"), _count(db, group_events))
+    code, out = await run(WG, "demo", env=clean_env(WG_DATA_DIR=str(tmp_path), WG_ENV="dev"))
+    assert code == 0, out
+    assert _count(db, "SELECT count(*) FROM groups WHERE name = ?", DEMO_GROUP_NAME) == 1
+    after = (_count(db, "SELECT count(*) FROM organizations"), _count(db, group_events))
+    assert after == before, "wg demo must not duplicate anything"
+    countries = {
+        row[0] for row in sqlite3.connect(db).execute("SELECT DISTINCT country FROM organizations")
+    }
+    assert {"AR", "CO", "CR", "CU", "MX", "EC"} <= countries
+
+
+async def test_worker_process_connects_and_runs_jobs(settings: Settings) -> None:
+    env = clean_env(
+        WG_DATABASE_URL=settings.effective_database_url,
+        WG_REDIS_URL=settings.effective_redis_url,
+        WG_SECRET_KEY=TEST_SECRET,
+    )
+    proc = await Proc.start(WG, "worker", env=env)
+    try:
+        await _ping_through_worker(settings.effective_redis_url)
+    finally:
+        await proc.stop()
+
+
+async def test_migrate_and_create_admin_user(tmp_path: Path) -> None:
+    env = clean_env(WG_DATA_DIR=str(tmp_path), WG_ENV="dev")
+    code, out = await run(WG, "migrate", env=env)
+    assert code == 0 and "up to date" in out, out
+    args = ("create-user", "--email", "Root@Example.org", "--password", "s3cret-pass", "--admin")
+    code, out = await run(WG, *args, env=env)
+    assert code == 0, out
+    db = tmp_path / "wghub.db"
+    assert _count(db, "SELECT count(*) FROM users WHERE email = ? AND is_admin", "root@example.org")
+    code, out = await run(WG, *args, env=env)
+    assert code == 1 and "already exists" in out
+    assert _count(db, "SELECT count(*) FROM users") == 1
+
+
+async def test_default_secret_is_refused_outside_dev(tmp_path: Path) -> None:
+    env = clean_env(WG_DATA_DIR=str(tmp_path), WG_REDIS_URL="redis://127.0.0.1:1/0")
+    code, out = await run(WG, "api", env=env)
+    assert code == 2
+    assert "WG_SECRET_KEY" in out
