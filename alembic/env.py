@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+from alembic import context
 from sqlalchemy.engine import Connection
 
 import app.models  # noqa: F401  (registers every table on the metadata)
-from alembic import context
 from app.core.config import Settings
 from app.core.db import create_engine
 from app.models.base import metadata
