@@ -3,9 +3,30 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+def _full_templates(app: Any) -> dict[int, str]:
+    """Map each route object to its template including `include_router` prefixes.
+
+    Since FastAPI 0.137 included routers are no longer copied with their prefix, so
+    `scope["route"].path` is the path inside its own router (`/groups/{group_id}`, not
+    `/api/v1/groups/{group_id}`); `iter_route_contexts` resolves the full one. Older FastAPI
+    has no such function, and there `route.path` is already the full template.
+    """
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # pragma: no cover - FastAPI < 0.137
+        return {}
+    templates: dict[int, str] = {}
+    for ctx in iter_route_contexts(getattr(app, "routes", [])):
+        if ctx.path:
+            # setdefault: a route included twice keeps its first (matching-order) template.
+            templates.setdefault(id(ctx.original_route), ctx.path)
+    return templates
 
 
 class HttpMetrics:
@@ -31,6 +52,17 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._templates: dict[int, str] | None = None
+
+    def _template(self, scope: Scope) -> str:
+        route = scope.get("route")
+        if route is None:
+            # Unmatched paths share one label, so scanners cannot blow up the series count.
+            return "unmatched"
+        if self._templates is None:
+            # Built on first use: routes are all registered by the time requests arrive.
+            self._templates = _full_templates(scope.get("app"))
+        return self._templates.get(id(route)) or getattr(route, "path", None) or "unmatched"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,9 +80,7 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, capture)
         finally:
-            route = scope.get("route")
-            # Unmatched paths share one label, so scanners cannot blow up the series count.
-            template = getattr(route, "path", None) or "unmatched"
+            template = self._template(scope)
             method = scope["method"]
             self.metrics.requests.labels(method, template, str(status)).inc()
             self.metrics.latency.labels(method, template).observe(time.perf_counter() - start)
