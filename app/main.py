@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from fastapi import APIRouter, FastAPI
 
@@ -20,6 +20,9 @@ from app.events.router import router as events_router
 from app.groups.router import router as groups_router
 from app.ops.router import router as ops_router
 from app.organizations.router import router as organizations_router
+from app.realtime.hub import Hub
+from app.realtime.relay import Relay
+from app.realtime.router import router as realtime_router
 from app.users.router import router as users_router
 
 log = logging.getLogger(__name__)
@@ -28,9 +31,30 @@ API_PREFIX = "/api/v1"
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for sub in (users_router, organizations_router, groups_router, events_router):
+    for sub in (
+        users_router,
+        organizations_router,
+        groups_router,
+        events_router,
+        realtime_router,
+    ):
         router.include_router(sub)
     return router
+
+
+def _after_commit_hook(relay: Relay) -> Callable[[], None]:
+    """Wake the relay after a commit that wrote events: locally at once, and through Redis
+    when the lease holder is another process. Never blocks or fails the request."""
+    pending: set[asyncio.Task[None]] = set()
+
+    def hook() -> None:
+        relay.notify()
+        if not relay.is_leader:
+            task = asyncio.get_running_loop().create_task(relay.wake_all())
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+    return hook
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -41,6 +65,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.redis = create_redis(settings.effective_redis_url)
+        hub = Hub(settings)
+        relay = Relay(settings=settings, session_factory=session_factory, redis=app.state.redis)
+        app.state.hub, app.state.relay = hub, relay
+        app.state.after_commit = _after_commit_hook(relay)
+        background = [asyncio.create_task(hub.run(), name="realtime-hub")]
+        if settings.run_relay:
+            background.append(asyncio.create_task(relay.run(), name="outbox-relay"))
         worker_task = None
         if settings.run_worker_in_process:
             from workers.settings import build_worker
@@ -55,6 +86,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 worker_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker_task
+            for task in background:
+                task.cancel()
+            for task in background:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await app.state.redis.aclose()
             await engine.dispose()
 

@@ -66,6 +66,8 @@ def make_settings(
         "redis_url": redis_url,
         "secret_key": TEST_SECRET,
         "data_dir": data_dir,
+        # Own Redis keys per test session, so runs sharing a server never see each other.
+        "redis_prefix": f"wgtest{uuid.uuid4().hex[:8]}",
         # Cheap hashing: the tests register hundreds of users.
         "argon2_time_cost": 1,
         "argon2_memory_cost_kib": 1024,
@@ -100,3 +102,27 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def is_postgres(settings: Settings) -> bool:
     return not settings.is_sqlite
+
+
+@pytest.fixture(scope="session")
+async def live_server(app: FastAPI) -> AsyncIterator[str]:
+    """The session's app served by a real uvicorn on 127.0.0.1 (for websockets).
+
+    The app's lifespan already runs (the `app` fixture), so uvicorn must not run it again. The
+    socket is bound and listening before uvicorn starts, so clients may connect at once.
+    """
+    import asyncio
+    import socket
+
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(2048)
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, lifespan="off", log_level="warning", ws_per_message_deflate=False)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    yield f"127.0.0.1:{port}"
+    server.should_exit = True
+    await task

@@ -13,6 +13,8 @@ PASSWORD = "correct horse battery staple"
 
 @dataclass
 class TestUser:
+    __test__ = False  # a helper, not a test class
+
     id: str
     email: str
     name: str

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -27,11 +28,15 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 class Proc:
-    """A child process whose merged stdout/stderr is read line by line as it arrives."""
+    """A child process whose merged stdout/stderr is read continuously in the background
+    (so a chatty child never blocks on a full pipe) and can be waited on line by line."""
 
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
         self.lines: list[str] = []
+        self._changed = asyncio.Condition()
+        self._eof = False
+        self._reader = asyncio.create_task(self._read())
 
     @classmethod
     async def start(cls, *args: str, env: Mapping[str, str], cwd: Path | None = None) -> Proc:
@@ -44,33 +49,49 @@ class Proc:
         )
         return cls(proc)
 
-    async def wait_for_line(self, needle: str, timeout: float = 60) -> str:
-        """Read output until a line contains `needle`; fail with the output so far."""
+    async def _read(self) -> None:
         assert self.proc.stdout is not None
         try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    raw = await self.proc.stdout.readline()
-                    if not raw:
-                        raise AssertionError(f"exited before {needle!r}:\n" + "".join(self.lines))
-                    line = raw.decode(errors="replace")
-                    self.lines.append(line)
-                    if needle in line:
-                        return line
+            while raw := await self.proc.stdout.readline():
+                async with self._changed:
+                    self.lines.append(raw.decode(errors="replace"))
+                    self._changed.notify_all()
+        finally:
+            async with self._changed:
+                self._eof = True
+                self._changed.notify_all()
+
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    async def wait_for_line(self, needle: str, timeout: float = 60, start: int = 0) -> str:
+        """Wait until a line (from index `start` on) contains `needle`; fail with the output."""
+
+        def found() -> str | None:
+            return next((line for line in self.lines[start:] if needle in line), None)
+
+        try:
+            async with asyncio.timeout(timeout), self._changed:
+                await self._changed.wait_for(lambda: found() is not None or self._eof)
         except TimeoutError as exc:
-            raise AssertionError(
-                f"no {needle!r} within {timeout}s:\n" + "".join(self.lines)
-            ) from exc
+            raise AssertionError(f"no {needle!r} within {timeout}s:\n{self.output()}") from exc
+        line = found()
+        if line is None:
+            raise AssertionError(f"exited before {needle!r}:\n{self.output()}")
+        return line
 
     async def stop(self, sig: int = signal.SIGINT, timeout: float = 30) -> int:
         if self.proc.returncode is None:
-            self.proc.send_signal(sig)
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(sig)
         try:
             async with asyncio.timeout(timeout):
-                await self.proc.communicate()
+                await self.proc.wait()
         except TimeoutError:
             self.proc.kill()
             await self.proc.wait()
+        with contextlib.suppress(Exception):
+            await self._reader
         assert self.proc.returncode is not None
         return self.proc.returncode
 

@@ -52,7 +52,7 @@ async def test_serve_runs_everything_in_one_process_with_demo_data(tmp_path: Pat
         # The worker runs inside the same process, on the embedded Redis.
         await _ping_through_worker(redis_line.split("embedded Redis on", 1)[1].strip())
     finally:
-        assert await proc.stop() == 0, "".join(proc.lines)
+        assert await proc.stop() == 0, proc.output()
 
     # A secret of its own was generated (the built-in development key is never used).
     secret = (tmp_path / "secret_key").read_text()

@@ -38,6 +38,21 @@ class Settings(BaseSettings):
     db_max_overflow: int = 20
     # `wg serve` runs the arq worker inside the API process (the embedded deployment).
     run_worker_in_process: bool = False
+    # Every API process competes for the relay lease; only the holder publishes.
+    run_relay: bool = True
+    # All Redis keys start with this, so deployments (and test runs) can share one server.
+    redis_prefix: str = "wg"
+    events_stream_maxlen: int = 100_000
+    relay_lease_seconds: float = 5.0
+    relay_poll_seconds: float = 1.0
+
+    # Websockets
+    ws_replay_limit: int = 1000
+    ws_queue_size: int = 1000
+    ws_heartbeat_seconds: float = 25.0
+    ws_messages_per_second: float = 20.0
+    ws_message_burst: int = 40
+    ws_max_message_bytes: int = 4096
     log_level: str = "info"
 
     @model_validator(mode="after")

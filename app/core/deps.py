@@ -10,7 +10,7 @@ from app.core.config import Settings
 from app.core.errors import PreconditionFailed
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -26,7 +26,7 @@ def set_etag(response: Response, version: int) -> None:
     response.headers["ETag"] = etag_of(version)
 
 
-def _if_match(
+async def _if_match(
     if_match: Annotated[
         str | None,
         Header(description="ETag of the version you edited; 412 if it changed meanwhile"),

@@ -9,8 +9,14 @@ from typing import Any
 from redis.asyncio import Redis
 
 
-def create_redis(url: str) -> Redis:
-    client: Redis = Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+def create_redis(url: str, *, blocking: bool = False) -> Redis:
+    """A client; `blocking=True` for one that waits in XREAD BLOCK (no read timeout)."""
+    client: Redis = Redis.from_url(
+        url,
+        socket_connect_timeout=5,
+        socket_timeout=None if blocking else 10,
+        health_check_interval=30,
+    )
     return client
 
 

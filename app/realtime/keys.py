@@ -1,0 +1,22 @@
+"""Redis key names, all under one prefix so deployments (and test runs) can share a server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RedisKeys:
+    prefix: str
+
+    @property
+    def events_stream(self) -> str:
+        return f"{self.prefix}:events"
+
+    @property
+    def relay_lease(self) -> str:
+        return f"{self.prefix}:relay:lease"
+
+    @property
+    def relay_wake(self) -> str:
+        return f"{self.prefix}:relay:wake"

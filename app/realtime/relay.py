@@ -1,0 +1,160 @@
+"""The relay: publishes committed events from the outbox table to the Redis stream.
+
+Exactly one relay is active across all API processes: it holds a Redis lock with an expiry and
+renews it while it works; if its process dies the lock runs out and another relay takes over.
+Rows are read in `(group_id, seq)` order and marked published only after XADD succeeded, so a
+crash in between publishes them again; consumers drop the duplicates by `(group_id, seq)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+
+from redis.asyncio import Redis
+from redis.exceptions import LockError, RedisError
+from sqlalchemy import select, update
+from sqlmodel import col
+
+from app.core.config import Settings
+from app.core.db import SessionFactory
+from app.core.redis import create_redis
+from app.events.service import event_read
+from app.models import Event
+from app.models.base import utcnow
+from app.realtime.keys import RedisKeys
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+
+
+class Relay:
+    def __init__(self, *, settings: Settings, session_factory: SessionFactory, redis: Redis):
+        self.settings = settings
+        self.session_factory = session_factory
+        self.redis = redis
+        self.keys = RedisKeys(settings.redis_prefix)
+        self.instance_id = uuid.uuid4().hex
+        self._wake = asyncio.Event()
+        self.is_leader = False
+
+    def notify(self) -> None:
+        """Wake the relay now (called after a commit that wrote events)."""
+        self._wake.set()
+
+    async def wake_all(self) -> None:
+        """Wake the relay of every process (the lease holder may live elsewhere)."""
+        self._wake.set()
+        with contextlib.suppress(RedisError, OSError):
+            await self.redis.publish(self.keys.relay_wake, b"1")
+
+    async def publish_pending(self, *, mark: bool = True) -> int:
+        """Publish one batch of unpublished events; return how many.
+
+        `mark=False` leaves the rows unpublished, as a relay that crashed right after XADD
+        would (the fault tests use it).
+        """
+        async with self.session_factory() as session, session.begin():
+            rows = (
+                (
+                    await session.execute(
+                        select(Event)
+                        .where(col(Event.published_at).is_(None))
+                        .order_by(col(Event.group_id), col(Event.seq))
+                        .limit(BATCH_SIZE)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            if not rows:
+                return 0
+            pipe = self.redis.pipeline(transaction=False)
+            for ev in rows:
+                pipe.xadd(
+                    self.keys.events_stream,
+                    {
+                        "g": str(ev.group_id),
+                        "s": str(ev.seq),
+                        "t": ev.type,
+                        "u": str(ev.subject_id),
+                        "e": event_read(ev).model_dump_json(),
+                    },
+                    maxlen=self.settings.events_stream_maxlen,
+                    approximate=True,
+                )
+            await pipe.execute()
+            if mark:
+                await session.execute(
+                    update(Event)
+                    .where(col(Event.id).in_([ev.id for ev in rows]))
+                    .values(published_at=utcnow())
+                )
+            return len(rows)
+
+    async def run(self) -> None:
+        """Forever: hold (or wait for) the lease, and publish whenever woken or every second."""
+        lease_seconds = self.settings.relay_lease_seconds
+        lock = self.redis.lock(self.keys.relay_lease, timeout=lease_seconds, thread_local=False)
+        listener = asyncio.create_task(self._listen_for_wakeups(), name="relay-wake-listener")
+        try:
+            while True:
+                try:
+                    if self.is_leader:
+                        try:
+                            await lock.reacquire()
+                        except LockError:
+                            log.warning("relay lease lost")
+                            self.is_leader = False
+                    if not self.is_leader:
+                        self.is_leader = bool(await lock.acquire(blocking=False))
+                        if self.is_leader:
+                            log.info("relay lease acquired by %s", self.instance_id)
+                    if self.is_leader:
+                        while await self.publish_pending() == BATCH_SIZE:
+                            pass
+                except (RedisError, OSError) as exc:
+                    # Redis is away: nothing can be published; the rows wait in the table.
+                    log.warning("relay: redis unavailable (%s)", type(exc).__name__)
+                    self.is_leader = False
+                except Exception:
+                    log.exception("relay: publishing failed; retrying")
+                await self._wait(self.settings.relay_poll_seconds if self.is_leader else 1.0)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+            if self.is_leader:
+                with contextlib.suppress(LockError, RedisError, OSError):
+                    await lock.release()
+
+    async def _wait(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
+        self._wake.clear()
+
+    async def _listen_for_wakeups(self) -> None:
+        """Turn wake-ups published by other processes into local ones."""
+        client = create_redis(self.settings.effective_redis_url, blocking=True)
+        try:
+            await self._listen(client)
+        finally:
+            await client.aclose()
+
+    async def _listen(self, client: Redis) -> None:
+        while True:
+            pubsub = client.pubsub()
+            try:
+                await pubsub.subscribe(self.keys.relay_wake)
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        self._wake.set()
+            except (RedisError, OSError):
+                await asyncio.sleep(1.0)  # Redis is away; try to subscribe again shortly
+            finally:
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()

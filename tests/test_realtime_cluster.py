@@ -1,0 +1,274 @@
+"""Realtime across processes and through faults: real `wg api` replicas and redis-server.
+
+Each client behaves as API.md asks of a real one: when its connection drops it reconnects
+(to any replica) and resubscribes with the last seq it saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.core.config import Settings
+from app.core.db import create_engine, create_session_factory
+from app.core.redis import create_redis
+from app.realtime.keys import RedisKeys
+from app.realtime.relay import Relay
+from tests.cluster import ApiReplica, RedisServer, unique_prefix
+from tests.helpers import PASSWORD, unique
+from tests.ws import WsClient, seqs
+
+
+class ResumingClient:
+    """Keeps one group subscription alive across disconnects, resuming from its last seq."""
+
+    def __init__(self, urls: list[str], token: str, group_id: str) -> None:
+        self.urls = urls
+        self.token = token
+        self.group_id = group_id
+        self.received: list[dict[str, Any]] = []
+        self.reconnects = 0
+        self._progress = asyncio.Condition()
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        attempt = 0
+        while True:
+            url = self.urls[attempt % len(self.urls)]
+            ws = WsClient(url, self.token)
+            try:
+                await ws.connect()
+            except OSError:
+                attempt += 1
+                await asyncio.sleep(0.1)  # the replica is down; try the next one
+                continue
+            await ws.subscribe(self.group_id, after=self.last_seq)
+            seen = 0
+            while not ws.is_closed:
+                with contextlib.suppress(TimeoutError):
+                    await ws.wait_until(
+                        lambda c, n=seen: len(c.events[self.group_id]) > n, 1, or_closed=True
+                    )
+                new = ws.events[self.group_id][seen:]
+                seen += len(new)
+                async with self._progress:
+                    self.received.extend(new)
+                    self._progress.notify_all()
+            await ws.close()
+            self.reconnects += 1
+            attempt += 1
+
+    @property
+    def last_seq(self) -> int:
+        return self.received[-1]["seq"] if self.received else 0
+
+    async def wait_for_seq(self, seq: int, timeout: float = 60) -> None:
+        async with asyncio.timeout(timeout), self._progress:
+            await self._progress.wait_for(lambda: self.last_seq >= seq)
+
+    async def close(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+@pytest.fixture
+async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def _owner_and_group(http: httpx.AsyncClient) -> tuple[dict[str, str], str]:
+    email = f"{unique('owner')}@example.org"
+    r = await http.post("/auth/register", json={"email": email, "password": PASSWORD, "name": "o"})
+    assert r.status_code == 201, r.text
+    r = await http.post("/auth/token", data={"username": email, "password": PASSWORD})
+    token = r.json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    r = await http.post("/groups", json={"name": unique("g")}, headers=headers)
+    assert r.status_code == 201, r.text
+    return headers, r.json()["id"]
+
+
+async def _writes(http: httpx.AsyncClient, headers: dict[str, str], group_id: str, n: int) -> None:
+    for i in range(n):
+        r = await http.post(
+            f"/groups/{group_id}/focus-areas", json={"title": f"a{i}"}, headers=headers
+        )
+        assert r.status_code == 201, r.text
+
+
+async def _latest_seq(http: httpx.AsyncClient, headers: dict[str, str], group_id: str) -> int:
+    r = await http.get(f"/groups/{group_id}", headers=headers)
+    return int(r.json()["last_seq"])
+
+
+def _assert_exactly_once_in_order(client: ResumingClient, last: int) -> None:
+    assert seqs(client.received) == list(range(1, last + 1))
+
+
+async def test_events_written_through_one_replica_reach_clients_of_another(
+    settings: Settings, redis_server: RedisServer
+) -> None:
+    prefix = unique_prefix()
+    a = await ApiReplica(settings, redis_server.url, prefix).start()
+    b = await ApiReplica(settings, redis_server.url, prefix).start()
+    try:
+        async with a.client() as http_a:
+            headers, group_id = await _owner_and_group(http_a)
+            token = headers["Authorization"].split()[1]
+            on_a = ResumingClient([a.ws_url], token, group_id)
+            on_b = ResumingClient([b.ws_url], token, group_id)
+            await _writes(http_a, headers, group_id, 30)
+            last = await _latest_seq(http_a, headers, group_id)
+            for c in (on_a, on_b):
+                await c.wait_for_seq(last)
+                _assert_exactly_once_in_order(c, last)
+            await on_a.close()
+            await on_b.close()
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def test_redis_killed_and_restarted_during_a_burst_loses_nothing(
+    settings: Settings, redis_server: RedisServer
+) -> None:
+    api = await ApiReplica(settings, redis_server.url, unique_prefix()).start()
+    try:
+        async with api.client() as http:
+            headers, group_id = await _owner_and_group(http)
+            token = headers["Authorization"].split()[1]
+            clients = [ResumingClient([api.ws_url], token, group_id) for _ in range(3)]
+            await clients[0].wait_for_seq(2)
+
+            async def burst() -> None:
+                # 500 writes from 5 concurrent writers.
+                await asyncio.gather(*(_writes(http, headers, group_id, 100) for _ in range(5)))
+
+            writer = asyncio.create_task(burst())
+            await clients[0].wait_for_seq(150)
+            await redis_server.kill()
+            await redis_server.start()
+            await writer
+            last = await _latest_seq(http, headers, group_id)
+            assert last == 502
+            for c in clients:
+                await c.wait_for_seq(last)
+                _assert_exactly_once_in_order(c, last)
+                await c.close()
+    finally:
+        await api.stop()
+
+
+async def test_relay_crash_between_publish_and_mark_republishes_and_clients_dedupe(
+    settings: Settings, redis_server: RedisServer
+) -> None:
+    prefix = unique_prefix()
+    # This replica runs no relay: the test plays the relay, crash included.
+    api = await ApiReplica(settings, redis_server.url, prefix, WG_RUN_RELAY="false").start()
+    relay_settings = settings.model_copy(
+        update={"redis_url": redis_server.url, "redis_prefix": prefix}
+    )
+    engine = create_engine(relay_settings)
+    redis = create_redis(redis_server.url)
+    try:
+        async with api.client() as http:
+            headers, group_id = await _owner_and_group(http)
+            token = headers["Authorization"].split()[1]
+            client = ResumingClient([api.ws_url], token, group_id)
+            await _writes(http, headers, group_id, 10)
+            crashed = Relay(
+                settings=relay_settings,
+                session_factory=create_session_factory(engine),
+                redis=redis,
+            )
+            published = await crashed.publish_pending(mark=False)  # XADD done, rows not marked
+            assert published >= 12
+            await client.wait_for_seq(12)
+            successor = Relay(
+                settings=relay_settings,
+                session_factory=create_session_factory(engine),
+                redis=redis,
+            )
+            assert await successor.publish_pending() == published  # the same rows again
+            assert await successor.publish_pending() == 0
+            stream_len = await redis.xlen(RedisKeys(prefix).events_stream)
+            assert stream_len == 2 * published
+            await _writes(http, headers, group_id, 1)
+            assert await successor.publish_pending() == 1
+            await client.wait_for_seq(13)
+            _assert_exactly_once_in_order(client, 13)
+            await client.close()
+    finally:
+        await redis.aclose()
+        await engine.dispose()
+        await api.stop()
+
+
+async def test_only_one_relay_publishes_and_another_takes_over_when_it_dies(
+    settings: Settings, redis_server: RedisServer
+) -> None:
+    prefix = unique_prefix()
+    a = await ApiReplica(settings, redis_server.url, prefix).start()
+    b = await ApiReplica(settings, redis_server.url, prefix).start()
+    redis = create_redis(redis_server.url)
+    try:
+        leader, other = (a, b) if "relay lease acquired" in a.output() else (b, a)
+        await leader.proc.wait_for_line("relay lease acquired")  # type: ignore[union-attr]
+        assert "relay lease acquired" not in other.output()
+        async with leader.client() as http_l, other.client() as http_o:
+            headers, group_id = await _owner_and_group(http_o)
+            token = headers["Authorization"].split()[1]
+            client = ResumingClient([other.ws_url], token, group_id)
+            await asyncio.gather(
+                _writes(http_l, headers, group_id, 20), _writes(http_o, headers, group_id, 20)
+            )
+            await client.wait_for_seq(42)
+            # Each event went onto the stream once: one relay was publishing.
+            assert await redis.xlen(RedisKeys(prefix).events_stream) == 42
+
+            await leader.kill()
+            await _writes(http_o, headers, group_id, 5)
+            await other.proc.wait_for_line("relay lease acquired", timeout=15)  # type: ignore[union-attr]
+            await client.wait_for_seq(47, timeout=15)
+            _assert_exactly_once_in_order(client, 47)
+            await client.close()
+    finally:
+        await redis.aclose()
+        await a.stop()
+        await b.stop()
+
+
+async def test_clients_of_a_killed_replica_resume_on_the_other(
+    settings: Settings, redis_server: RedisServer
+) -> None:
+    prefix = unique_prefix()
+    a = await ApiReplica(settings, redis_server.url, prefix).start()
+    b = await ApiReplica(settings, redis_server.url, prefix).start()
+    try:
+        async with b.client() as http:
+            headers, group_id = await _owner_and_group(http)
+            token = headers["Authorization"].split()[1]
+            clients = [ResumingClient([a.ws_url, b.ws_url], token, group_id) for _ in range(3)]
+            writer = asyncio.create_task(_writes(http, headers, group_id, 200))
+            await clients[0].wait_for_seq(60)
+            await a.kill()
+            await writer
+            last = await _latest_seq(http, headers, group_id)
+            for c in clients:
+                await c.wait_for_seq(last)
+                _assert_exactly_once_in_order(c, last)
+                assert c.reconnects >= 1
+                await c.close()
+    finally:
+        await a.stop()
+        await b.stop()
