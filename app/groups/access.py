@@ -62,9 +62,23 @@ async def authorize_group(
         raise NotFound("Group not found")
     if need != Role.observer and not ctx.has_role(need):
         raise Forbidden(f"This needs the {need.value} role in the group")
-    if write and group.archived_at is not None:
-        raise Conflict("The group is archived; it is read-only")
+    if write:
+        await lock_group(session, group)
+        if group.archived_at is not None:
+            raise Conflict("The group is archived; it is read-only")
     return ctx
+
+
+async def lock_group(session: AsyncSession, group: Group) -> None:
+    """Take the group's row lock now (and reload it) for the rest of the transaction.
+
+    Every write ends by bumping `last_seq` under this lock anyway (EVENTS.md §1); taking it
+    before the service reads makes read-then-write checks see committed state: focus area
+    positions, "is this the last owner?", "already a member?", "already archived?". Without it,
+    concurrent writers on PostgreSQL compute from stale rows and collide (412/500) or break
+    invariants. SQLite serializes writers at BEGIN IMMEDIATE, so FOR UPDATE is a no-op there.
+    """
+    await session.refresh(group, with_for_update=True)
 
 
 def GroupMember(role: Role = Role.observer, *, write: bool | None = None) -> Any:

@@ -13,7 +13,7 @@ from app.core.changes import apply_changes
 from app.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.core.events import record_event
 from app.core.pagination import PageParams, paginate
-from app.groups.access import GroupContext, membership_of
+from app.groups.access import GroupContext, lock_group, membership_of
 from app.groups.schemas import (
     GroupCreate,
     GroupRead,
@@ -121,6 +121,9 @@ async def update_group(*, session: AsyncSession, ctx: GroupContext, data: GroupU
 
 async def archive_group(*, session: AsyncSession, ctx: GroupContext) -> Group:
     group = ctx.group
+    # The route authorizes with write=False (archiving twice is an InvalidTransition, not
+    # the generic "archived" Conflict), so it takes the lock itself.
+    await lock_group(session, group)
     if group.archived_at is not None:
         raise InvalidTransition("The group is already archived")
     group.archived_at = utcnow()
