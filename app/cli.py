@@ -7,7 +7,7 @@ import logging
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -39,6 +39,18 @@ def _embedded_secret(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "log_level": settings.log_level,
+        # Compression costs ~100 KiB of zlib state per websocket; our frames are small JSON.
+        "ws_per_message_deflate": False,
+        # The sans-I/O implementation keeps less state per idle connection than the legacy one.
+        "ws": "websockets-sansio",
+        # Clients only send small control messages (the endpoint refuses > 4 KiB anyway).
+        "ws_max_size": 64 * 1024,
+    }
+
+
 @cli.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
@@ -65,7 +77,7 @@ def serve(
     from app.main import create_app
 
     try:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level)
+        uvicorn.run(create_app(settings), host=host, port=port, **_uvicorn_options(settings))
     finally:
         if embedded is not None:
             embedded.stop()
@@ -88,7 +100,7 @@ def api(
         host=host,
         port=port,
         workers=workers,
-        log_level=settings.log_level,
+        **_uvicorn_options(settings),
     )
 
 

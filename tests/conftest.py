@@ -8,6 +8,7 @@ so they never need the database emptied between them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -34,15 +35,24 @@ def pytest_report_header() -> list[str]:
     return [f"wghub backends: database={db}, redis={'server' if TEST_REDIS_URL else 'embedded'}"]
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextlib.contextmanager
+def fresh_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A new, empty database on the test backend, dropped afterwards."""
     if TEST_DATABASE_URL:
         url = create_database(TEST_DATABASE_URL, f"wg_test_{uuid.uuid4().hex[:12]}")
-        yield url
-        drop_database(TEST_DATABASE_URL, url)
+        try:
+            yield url
+        finally:
+            drop_database(TEST_DATABASE_URL, url)
     else:
         path = tmp_path_factory.mktemp("db") / "wghub.db"
         yield f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with fresh_database(tmp_path_factory) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

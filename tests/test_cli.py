@@ -11,15 +11,16 @@ from arq.connections import RedisSettings
 
 from app.core.config import Settings
 from app.demo import DEMO_GROUP_NAME, DEMO_PASSWORD, DEMO_USERS
+from app.realtime.keys import RedisKeys
 from tests.conftest import TEST_SECRET
 from tests.procs import WG, Proc, clean_env, free_port, run
 
 
-async def _ping_through_worker(redis_url: str) -> None:
+async def _ping_through_worker(redis_url: str, prefix: str = "wg") -> None:
     """Enqueue the no-op job and wait for a worker to run it."""
     pool = await create_pool(RedisSettings.from_dsn(redis_url))
     try:
-        job = await pool.enqueue_job("ping")
+        job = await pool.enqueue_job("ping", _queue_name=RedisKeys(prefix).arq_queue)
         assert job is not None
         assert await job.result(timeout=30) == "pong"
     finally:
@@ -77,10 +78,11 @@ async def test_worker_process_connects_and_runs_jobs(settings: Settings) -> None
         WG_DATABASE_URL=settings.effective_database_url,
         WG_REDIS_URL=settings.effective_redis_url,
         WG_SECRET_KEY=TEST_SECRET,
+        WG_REDIS_PREFIX=settings.redis_prefix,
     )
     proc = await Proc.start(WG, "worker", env=env)
     try:
-        await _ping_through_worker(settings.effective_redis_url)
+        await _ping_through_worker(settings.effective_redis_url, settings.redis_prefix)
     finally:
         await proc.stop()
 

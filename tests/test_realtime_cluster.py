@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +17,12 @@ import pytest
 
 from app.core.config import Settings
 from app.core.db import create_engine, create_session_factory
+from app.core.migrations import upgrade
 from app.core.redis import create_redis
 from app.realtime.keys import RedisKeys
 from app.realtime.relay import Relay
 from tests.cluster import ApiReplica, RedisServer, unique_prefix
+from tests.conftest import fresh_database, make_settings
 from tests.helpers import PASSWORD, unique
 from tests.ws import WsClient, seqs
 
@@ -76,6 +78,16 @@ class ResumingClient:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Settings]:
+    """A database of this module's own: the outbox is per database, and the session app's relay
+    would otherwise publish these replicas' events to its own stream."""
+    with fresh_database(tmp_path_factory) as url:
+        s = make_settings(url, redis_url, tmp_path_factory.mktemp("cluster"))
+        upgrade(s)
+        yield s
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from arq.worker import Worker
 from app.core import tasks as core_tasks
 from app.core.config import Settings
 from app.core.db import create_engine, create_session_factory
+from app.realtime.keys import RedisKeys
 
 FUNCTIONS: list[Any] = [core_tasks.ping, core_tasks.purge_idempotency_records]
 CRON_JOBS = [cron(core_tasks.purge_idempotency_records, minute={17}, run_at_startup=False)]
@@ -31,6 +32,7 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
         "functions": FUNCTIONS,
         "cron_jobs": CRON_JOBS,
         "redis_settings": RedisSettings.from_dsn(settings.effective_redis_url),
+        "queue_name": RedisKeys(settings.redis_prefix).arq_queue,
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
         "max_jobs": 20,

@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     ws_messages_per_second: float = 20.0
     ws_message_burst: int = 40
     ws_max_message_bytes: int = 4096
+    ws_db_concurrency: int = 8
     log_level: str = "info"
 
     @model_validator(mode="after")

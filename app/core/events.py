@@ -32,7 +32,8 @@ async def record_event(
         await session.execute(
             update(Group)
             .where(col(Group.id) == group_id)
-            .values(last_seq=col(Group.last_seq) + 1)
+            # updated_at is kept as it is: an event of the group is not a change of the group.
+            .values(last_seq=col(Group.last_seq) + 1, updated_at=col(Group.updated_at))
             .returning(col(Group.last_seq))
             # Plain SQL UPDATE: no ORM version bump, the group itself did not change.
             .execution_options(synchronize_session=False)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,7 @@ from app.core.errors import DomainError
 from app.events.service import event_read, events_after
 from app.groups.access import authorize_group
 from app.models import Group, Role, User
-from app.realtime.hub import Hub, StreamEvent
+from app.realtime.hub import REVOKES_MEMBER, REVOKES_VISIBILITY, Hub, StreamEvent, revocation
 
 REPLAY_PAGE = 200
 
@@ -67,20 +68,22 @@ class Connection:
         self,
         *,
         websocket: WebSocket,
-        user: User,
+        user_id: uuid.UUID,
         hub: Hub,
         session_factory: SessionFactory,
         settings: Settings,
     ) -> None:
         self.websocket = websocket
-        self.user = user
+        self.user_id = user_id  # only the id: an ORM object per idle connection costs memory
         self.hub = hub
         self.session_factory = session_factory
         self.settings = settings
         self.queue: asyncio.Queue[_QueueItem] = asyncio.Queue(maxsize=settings.ws_queue_size)
         # group_id → last seq sent; present once the subscribe has been processed.
         self.subscriptions: dict[uuid.UUID, int] = {}
-        self.overflowed = asyncio.Event()
+        self.overflowed = False
+        # Called once when the queue overflows; the endpoint uses it to end the connection.
+        self.on_overflow: Callable[[], None] | None = None
 
     # --- producers (hub and reader); never block -----------------------------------------
 
@@ -88,7 +91,10 @@ class Connection:
         try:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:
-            self.overflowed.set()
+            if not self.overflowed:
+                self.overflowed = True
+                if self.on_overflow is not None:
+                    self.on_overflow()
 
     def offer_event(self, event: StreamEvent) -> None:
         self._put(event)
@@ -166,7 +172,7 @@ class Connection:
             await self._catch_up(event.group_id, until=event.seq - 1)
         self.subscriptions[event.group_id] = event.seq
         await self._send_event(event.envelope_json)
-        if self._may_revoke_access(event):
+        if self._may_revoke_access(event.revokes, event.subject_id):
             await self._recheck_access(event.group_id)
 
     async def _catch_up(self, group_id: uuid.UUID, until: int | None = None) -> None:
@@ -175,7 +181,7 @@ class Connection:
             last = self.subscriptions[group_id]
             if until is not None and last >= until:
                 return
-            async with self.session_factory() as session:
+            async with self.hub.db_slots, self.session_factory() as session:
                 rows = await events_after(
                     session=session, group_id=group_id, after=last, limit=REPLAY_PAGE
                 )
@@ -185,21 +191,21 @@ class Connection:
             for row in rows:
                 self.subscriptions[group_id] = row.seq
                 await self._send_event(event_read(row).model_dump_json())
-                if self._may_revoke_access(row):
+                if self._may_revoke_access(revocation(row.type, row.data), row.subject_id):
                     await self._recheck_access(group_id)
                     if group_id not in self.subscriptions:
                         return
 
     async def _latest_seq(self, group_id: uuid.UUID) -> int:
-        async with self.session_factory() as session:
+        async with self.hub.db_slots, self.session_factory() as session:
             stmt = select(col(Group.last_seq)).where(col(Group.id) == group_id)
             return int((await session.execute(stmt)).scalar_one_or_none() or 0)
 
-    def _may_revoke_access(self, event: Any) -> bool:
-        """Events after which this user may no longer read the group."""
-        if event.type == "member.removed":
-            return str(getattr(event, "subject_id", "")) == str(self.user.id)
-        return event.type in ("group.updated", "member.updated")
+    def _may_revoke_access(self, revokes: str, subject_id: object) -> bool:
+        """Whether this user may no longer read the group after this event."""
+        if revokes == REVOKES_MEMBER:
+            return str(subject_id) == str(self.user_id)
+        return revokes == REVOKES_VISIBILITY
 
     async def _recheck_access(self, group_id: uuid.UUID) -> None:
         if await self.can_read(group_id):
@@ -218,8 +224,8 @@ class Connection:
         )
 
     async def can_read(self, group_id: uuid.UUID) -> bool:
-        async with self.session_factory() as session:
-            user = await session.get(User, self.user.id)
+        async with self.hub.db_slots, self.session_factory() as session:
+            user = await session.get(User, self.user_id)
             if user is None or not user.is_active:
                 return False
             try:

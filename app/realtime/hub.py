@@ -12,7 +12,7 @@ import asyncio
 import logging
 import uuid
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -27,19 +27,43 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+REVOKES_MEMBER = "member"  # the subject user may have lost access
+REVOKES_VISIBILITY = "visibility"  # non-members may have lost access
+
+
+def revocation(event_type: str, data: dict[str, Any]) -> str:
+    """Whether an event can take away someone's right to read the group, and whose.
+
+    Connections re-check access (a database query) only after such events, so an ordinary
+    `group.updated` costs subscribers nothing extra.
+    """
+    if event_type == "member.removed":
+        return REVOKES_MEMBER
+    if event_type == "group.updated" and "visibility" in data.get("changes", {}):
+        return REVOKES_VISIBILITY
+    return ""
+
+
 class StreamEvent:
     """An event as read from the stream: routing fields plus its ready-made JSON envelope."""
 
-    __slots__ = ("envelope_json", "group_id", "seq", "subject_id", "type")
+    __slots__ = ("envelope_json", "group_id", "revokes", "seq", "subject_id", "type")
 
     def __init__(
-        self, group_id: uuid.UUID, seq: int, type: str, subject_id: str, envelope_json: str
+        self,
+        group_id: uuid.UUID,
+        seq: int,
+        type: str,
+        subject_id: str,
+        envelope_json: str,
+        revokes: str = "",
     ) -> None:
         self.group_id = group_id
         self.seq = seq
         self.type = type
         self.subject_id = subject_id
         self.envelope_json = envelope_json
+        self.revokes = revokes
 
 
 class Hub:
@@ -49,6 +73,9 @@ class Hub:
         self.groups: dict[uuid.UUID, set[Connection]] = defaultdict(set)
         self.connections: set[Connection] = set()
         self.connected = asyncio.Event()  # set while the stream is being read
+        # Catch-ups and access checks share the process's database pool with HTTP requests;
+        # thousands of websockets resyncing at once must queue here, not time out there.
+        self.db_slots = asyncio.Semaphore(settings.ws_db_concurrency)
 
     def add(self, conn: Connection) -> None:
         self.connections.add(conn)
@@ -116,4 +143,5 @@ def _parse(fields: dict[bytes, bytes]) -> StreamEvent:
         type=fields[b"t"].decode(),
         subject_id=fields[b"u"].decode(),
         envelope_json=fields[b"e"].decode(),
+        revokes=fields.get(b"r", b"").decode(),
     )

@@ -20,3 +20,7 @@ class RedisKeys:
     @property
     def relay_wake(self) -> str:
         return f"{self.prefix}:relay:wake"
+
+    @property
+    def arq_queue(self) -> str:
+        return f"{self.prefix}:arq:queue"

@@ -24,6 +24,7 @@ from app.core.redis import create_redis
 from app.events.service import event_read
 from app.models import Event
 from app.models.base import utcnow
+from app.realtime.hub import revocation
 from app.realtime.keys import RedisKeys
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class Relay:
                         "t": ev.type,
                         "u": str(ev.subject_id),
                         "e": event_read(ev).model_dump_json(),
+                        "r": revocation(ev.type, ev.data),
                     },
                     maxlen=self.settings.events_stream_maxlen,
                     approximate=True,

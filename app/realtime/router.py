@@ -29,6 +29,7 @@ CLOSE_BAD_CREDENTIALS = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
+CLOSE_INTERNAL = 1011
 CLOSE_TRY_AGAIN = 1013
 
 
@@ -94,34 +95,51 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     if user is None:
         await websocket.close(CLOSE_BAD_CREDENTIALS, "invalid or missing credentials")
         return
+    user_id = user.id
+    del user
 
     conn = Connection(
         websocket=websocket,
-        user=user,
+        user_id=user_id,
         hub=app.state.hub,
         session_factory=app.state.session_factory,
         settings=settings,
     )
+    # The client's messages are read right here and the server's are sent by one task; either
+    # side ending (or the queue overflowing) cancels this coroutine with a reason. Fewer tasks
+    # per connection keep an idle connection's memory small.
+    this_task = asyncio.current_task()
+    assert this_task is not None
+    stop: list[tuple[int, str]] = []
+
+    def end(code: int, reason: str) -> None:
+        if not stop:
+            stop.append((code, reason))
+            this_task.cancel()
+
+    def sender_done(task: asyncio.Task[None]) -> None:
+        if not task.cancelled():
+            # Sending failed (database or socket error): the client reconnects and resumes.
+            end(CLOSE_INTERNAL, "server error: reconnect and resume")
+
+    conn.on_overflow = lambda: end(CLOSE_TRY_AGAIN, "too slow: resubscribe with `after` to resume")
     app.state.hub.add(conn)
     sender = asyncio.create_task(conn.run_sender(), name="ws-sender")
-    reader = asyncio.create_task(_read_loop(websocket, conn, settings), name="ws-reader")
-    overflow = asyncio.create_task(conn.overflowed.wait(), name="ws-overflow")
+    sender.add_done_callback(sender_done)
     close_code, reason = 1000, ""
     try:
-        done, _ = await asyncio.wait(
-            {sender, reader, overflow}, return_when=asyncio.FIRST_COMPLETED
-        )
-        if overflow in done:
-            close_code, reason = CLOSE_TRY_AGAIN, "too slow: resubscribe with `after` to resume"
-        elif reader in done and reader.exception() is None:
-            close_code, reason = reader.result()
+        close_code, reason = await _read_loop(websocket, conn, settings)
+    except asyncio.CancelledError:
+        if not stop:
+            raise  # the server is shutting down
+        this_task.uncancel()
+        close_code, reason = stop[0]
     finally:
         app.state.hub.discard(conn)
-        for task in (sender, reader, overflow):
-            task.cancel()
-        for task in (sender, reader, overflow):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        sender.remove_done_callback(sender_done)
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await sender
         if websocket.client_state == WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(5):

@@ -1,0 +1,134 @@
+"""Shared bench plumbing: a throwaway database, a `wg api` process, percentiles, output."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import sys
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.core.config import Settings  # noqa: E402
+from app.core.migrations import upgrade  # noqa: E402
+from tests.pg import create_database, drop_database  # noqa: E402
+
+WG = str(Path(sys.executable).with_name("wg"))
+SECRET = "bench-secret-" + "x" * 32
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+class BenchDatabase:
+    """A fresh PostgreSQL database, migrated, dropped afterwards."""
+
+    def __init__(self, server_url: str) -> None:
+        self.server_url = server_url
+        self.url = create_database(server_url, f"wg_bench_{uuid.uuid4().hex[:10]}")
+        upgrade(Settings(env="test", database_url=self.url, secret_key=SECRET))
+
+    def drop(self) -> None:
+        drop_database(self.server_url, self.url)
+
+
+class ApiProcess:
+    """`wg api` as operators run it."""
+
+    def __init__(self, database_url: str, redis_url: str, workers: int = 1, **env: str) -> None:
+        self.port = free_port()
+        self.workers = workers
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("WG_")}
+        self.env.update(
+            WG_DATABASE_URL=database_url,
+            WG_REDIS_URL=redis_url,
+            WG_SECRET_KEY=SECRET,
+            WG_REDIS_PREFIX=f"wgbench{uuid.uuid4().hex[:6]}",
+            WG_ARGON2_TIME_COST="1",
+            WG_ARGON2_MEMORY_COST_KIB="1024",
+            WG_LOG_LEVEL="warning",
+            **env,
+        )
+        self.proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> ApiProcess:
+        self.proc = await asyncio.create_subprocess_exec(
+            WG, "api", "--port", str(self.port), "--workers", str(self.workers),
+            env=self.env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        import httpx
+
+        async with httpx.AsyncClient() as http:
+            for _ in range(300):
+                try:
+                    if (await http.get(self.base_url + "/readyz")).status_code == 200:
+                        return self
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise RuntimeError("wg api did not become ready")
+
+    def rss_kib(self) -> int:
+        """Resident memory of the API process (and its uvicorn workers)."""
+        assert self.proc is not None
+        pids = [self.proc.pid, *_children(self.proc.pid)]
+        total = 0
+        for pid in pids:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        return total
+
+    async def stop(self) -> None:
+        if self.proc and self.proc.returncode is None:
+            self.proc.terminate()
+            await self.proc.wait()
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def print_report(
+    title: str, columns: list[str], rows: list[dict[str, Any]], meta: dict[str, Any]
+) -> None:
+    """A table for people, then one JSON line for machines."""
+    print(f"\n{title}")
+    widths = [max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in columns]
+    print("  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True)))
+    for r in rows:
+        print("  ".join(_fmt(r.get(c)).rjust(w) for c, w in zip(columns, widths, strict=True)))
+    print(json.dumps({"benchmark": title, **meta, "results": rows}))
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.1f}"
+    return str(v)
+
+
+def machine() -> dict[str, Any]:
+    mem_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    return {"cpus": os.cpu_count(), "memory_gib": round(mem_kib / 1024 / 1024, 1)}
