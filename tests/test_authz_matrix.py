@@ -12,83 +12,35 @@ add an endpoint without deciding who may call it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from types import ModuleType
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from tests.helpers import PASSWORD, add_member, make_group, make_user, unique
-from tests.helpers import TestUser as ApiUser
+from tests.authz_base import (
+    API,
+    CALLERS,
+    ORIGIN,
+    ROLES,
+    Case,
+    World,
+    anyone,
+    group_read,
+    json_body,
+    new_member_body,
+    organization_body,
+    owner_write,
+    register_body,
+    signed_in,
+    token_form,
+)
+from tests.helpers import add_member, make_group, make_user, unique
 
-# Destructive successes come last: the owner deletes or archives after everyone else tried.
-CALLERS = ("anonymous", "non_member", "observer", "member", "moderator", "owner")
-ROLES = ("observer", "member", "moderator")
-ORIGIN = "http://test"
+# Domain modules that add rows (see tests/authz_base.py).
+DOMAINS: list[ModuleType] = []
 
-
-@dataclass
-class World:
-    users: dict[str, ApiUser]  # every caller but "anonymous"
-    extra: ApiUser  # a plain member whom the member routes target
-    candidate: ApiUser  # not in the group yet; the owner adds them
-    group_id: str
-    area_id: str
-    org_id: str
-    api_key_ids: dict[str, str] = field(default_factory=dict)
-
-
-Body = Callable[[World, str], dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class Case:
-    expect: dict[str, int]
-    request: Body | None = None  # extra httpx arguments (json=, data=, params=)
-    events: int = 0  # group events the whole round (i.e. the owner's success) appends
-
-
-def group_read() -> dict[str, int]:
-    return {"anonymous": 401, "non_member": 404} | {c: 200 for c in (*ROLES, "owner")}
-
-
-def owner_write(ok: int) -> dict[str, int]:
-    return {"anonymous": 401, "non_member": 404, "owner": ok} | {c: 403 for c in ROLES}
-
-
-def signed_in(ok: int) -> dict[str, int]:
-    return {c: ok for c in CALLERS} | {"anonymous": 401}
-
-
-def anyone(ok: int) -> dict[str, int]:
-    return {c: ok for c in CALLERS}
-
-
-def json_body(body: dict[str, Any]) -> Body:
-    return lambda world, caller: {"json": body}
-
-
-def register_body(world: World, caller: str) -> dict[str, Any]:
-    email = f"{unique('registered')}@example.org"
-    return {"json": {"email": email, "password": PASSWORD, "name": "New"}}
-
-
-def token_form(world: World, caller: str) -> dict[str, Any]:
-    return {"data": {"username": world.users["owner"].email, "password": PASSWORD}}
-
-
-def organization_body(world: World, caller: str) -> dict[str, Any]:
-    return {"json": {"name": unique("org"), "kind": "university", "country": "MX"}}
-
-
-def new_member_body(world: World, caller: str) -> dict[str, Any]:
-    return {"json": {"user_id": world.candidate.id, "role": "member"}}
-
-
-API = "/api/v1"
 MATRIX: dict[tuple[str, str], Case] = {
     # Ops: no credentials needed.
     ("GET", "/healthz"): Case(anyone(200)),
@@ -142,6 +94,9 @@ MATRIX: dict[tuple[str, str], Case] = {
     # Events.
     ("GET", f"{API}/groups/{{group_id}}/events"): Case(group_read()),
 }
+for _domain in DOMAINS:
+    assert not set(_domain.MATRIX) & set(MATRIX), f"{_domain.__name__} repeats a route"
+    MATRIX.update(_domain.MATRIX)
 
 
 def app_api_routes(app: FastAPI) -> set[tuple[str, str]]:
@@ -210,12 +165,15 @@ async def build_world(client: httpx.AsyncClient) -> World:
         r = await client.post("/auth/api-keys", json={"name": "to revoke"}, headers=user.headers)
         assert r.status_code == 201, r.text
         world.api_key_ids[caller] = r.json()["id"]
+    for domain in DOMAINS:
+        await domain.build(client, world)
     return world
 
 
 def fill(path: str, world: World, caller: str) -> str:
     return path.format_map(
         {
+            **world.ids,
             "group_id": world.group_id,
             "area_id": world.area_id,
             "org_id": world.org_id,
@@ -244,6 +202,8 @@ async def test_authorization(client: httpx.AsyncClient, route: tuple[str, str]) 
     details: dict[str, str] = {}
     for caller in CALLERS:
         user = world.users.get(caller)
+        if case.fresh is not None:
+            await case.fresh(client, world, caller)
         kwargs = case.request(world, caller) if case.request else {}
         r = await client.request(
             method,

@@ -1,23 +1,56 @@
 """Every table, imported here so that one metadata holds them all (Alembic reads it)."""
 
+from app.models.action_item import ActionItem, ActionItemStatus, Priority
 from app.models.base import metadata
 from app.models.event import Event
 from app.models.group import FocusArea, Group, Membership, Role, Visibility
 from app.models.idempotency import IdempotencyRecord
+from app.models.meeting import (
+    AgendaItem,
+    Attendance,
+    Decision,
+    Meeting,
+    MeetingMinutes,
+    MeetingMode,
+    MeetingRsvp,
+    MeetingStatus,
+    RaisedHand,
+    RsvpResponse,
+)
 from app.models.organization import Organization, OrganizationKind
+from app.models.proposal import Comment, Endorsement, Proposal, ProposalState, Vote, VoteChoice
 from app.models.user import ApiKey, User
 
 __all__ = [
+    "ActionItem",
+    "ActionItemStatus",
+    "AgendaItem",
     "ApiKey",
+    "Attendance",
+    "Comment",
+    "Decision",
+    "Endorsement",
     "Event",
     "FocusArea",
     "Group",
     "IdempotencyRecord",
+    "Meeting",
+    "MeetingMinutes",
+    "MeetingMode",
+    "MeetingRsvp",
+    "MeetingStatus",
     "Membership",
     "Organization",
     "OrganizationKind",
+    "Priority",
+    "Proposal",
+    "ProposalState",
+    "RaisedHand",
     "Role",
+    "RsvpResponse",
     "User",
     "Visibility",
+    "Vote",
+    "VoteChoice",
     "metadata",
 ]
