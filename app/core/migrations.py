@@ -19,7 +19,7 @@ def alembic_config(settings: Settings) -> Config:
     return cfg
 
 
-def upgrade(settings: Settings, revision: str = "head") -> None:
+def upgrade(settings: Settings, revision: str = "heads") -> None:
     """Bring the database to `revision`. Blocking: call it off the event loop."""
     command.upgrade(alembic_config(settings), revision)
 
