@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -208,3 +209,38 @@ async def test_removed_member_stops_receiving(
     await owner_ws.subscribe(group["id"], after=0)
     await owner_ws.wait_for_seq(group["id"], 6)
     assert [e["type"] for e in ws.events[group["id"]]] == ["member.removed"]
+
+
+async def test_a_users_notifications_reach_all_their_connections_only(
+    app: FastAPI, client: httpx.AsyncClient, ws_connect: Connect
+) -> None:
+    from app.realtime.notify import push_notification
+
+    alice, bob = await make_user(client, "alice"), await make_user(client, "bob")
+    alice_tabs = [await ws_connect(alice), await ws_connect(alice)]
+    bob_ws = await ws_connect(bob)
+    for ws in (*alice_tabs, bob_ws):  # the hub knows each connection once this answers
+        await ws.send({"type": "ping"})
+        await ws.wait_for_message("pong")
+    note = {"id": "n1", "type": "action_item.assigned", "title": "You own a new item"}
+    settings = app.state.settings
+    await push_notification(app.state.redis, settings.redis_prefix, uuid.UUID(alice.id), note)
+    for ws in alice_tabs:
+        got = await ws.wait_for_message("notification")
+        assert got == {"type": "notification", "notification": note}
+    await bob_ws.send({"type": "ping"})
+    await bob_ws.wait_until(lambda c: sum(m["type"] == "pong" for m in c.messages) == 2)
+    assert not any(m["type"] == "notification" for m in bob_ws.messages)
+
+
+async def test_idle_connections_get_server_heartbeats(
+    app: FastAPI, client: httpx.AsyncClient, ws_connect: Connect
+) -> None:
+    user = await make_user(client, "idle")
+    settings = app.state.settings
+    app.state.settings = settings.model_copy(update={"ws_heartbeat_seconds": 0.2})
+    try:
+        ws = await ws_connect(user)
+    finally:
+        app.state.settings = settings
+    assert await ws.wait_for_message("heartbeat", timeout=5) == {"type": "heartbeat"}

@@ -103,7 +103,10 @@ class Connection:
         self._put(_Resync())
 
     def send_json(self, message: dict[str, Any]) -> None:
-        self._put(_Frame(json.dumps(message, separators=(",", ":"))))
+        self.send_text(json.dumps(message, separators=(",", ":")))
+
+    def send_text(self, text: str) -> None:
+        self._put(_Frame(text))
 
     def subscribe(self, group_id: uuid.UUID, after: int | None) -> None:
         self.hub.join(self, group_id)

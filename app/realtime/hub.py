@@ -71,6 +71,7 @@ class Hub:
         self.settings = settings
         self.keys = RedisKeys(settings.redis_prefix)
         self.groups: dict[uuid.UUID, set[Connection]] = defaultdict(set)
+        self.users: dict[uuid.UUID, set[Connection]] = defaultdict(set)
         self.connections: set[Connection] = set()
         self.connected = asyncio.Event()  # set while the stream is being read
         # Catch-ups and access checks share the process's database pool with HTTP requests;
@@ -79,9 +80,15 @@ class Hub:
 
     def add(self, conn: Connection) -> None:
         self.connections.add(conn)
+        self.users[conn.user_id].add(conn)
 
     def discard(self, conn: Connection) -> None:
         self.connections.discard(conn)
+        mine = self.users.get(conn.user_id)
+        if mine is not None:
+            mine.discard(conn)
+            if not mine:
+                del self.users[conn.user_id]
         for group_id in list(conn.subscriptions):
             self.leave(conn, group_id)
 
@@ -99,32 +106,47 @@ class Hub:
         for conn in tuple(self.groups.get(event.group_id, ())):
             conn.offer_event(event)
 
+    def dispatch_notification(self, fields: dict[bytes, bytes]) -> None:
+        """A user's notification goes to all of that user's connections on this process.
+
+        Live pushes are a convenience: the inbox (`GET /notifications`) is the record, so a
+        notification missed while disconnected is still there.
+        """
+        user_id = uuid.UUID(fields[b"u"].decode())
+        frame = '{"type":"notification","notification":' + fields[b"n"].decode() + "}"
+        for conn in tuple(self.users.get(user_id, ())):
+            conn.send_text(frame)
+
     async def run(self) -> None:
-        """Read the stream forever, reconnecting (and resyncing everyone) after failures."""
+        """Read the streams forever, reconnecting (and resyncing everyone) after failures."""
         client: Redis = create_redis(self.settings.effective_redis_url, blocking=True)
-        stream = self.keys.events_stream
-        position: str | None = None
+        events, notes = self.keys.events_stream, self.keys.notifications_stream
+        positions: dict[str, str] = {}
         backoff = 0.2
         try:
             while True:
                 try:
-                    if position is None:
-                        position = await _stream_tail(client, stream)
+                    if not positions:
+                        positions = {s: await _stream_tail(client, s) for s in (events, notes)}
                         # Anything published while we were not reading is in the table.
                         for conn in tuple(self.connections):
                             conn.offer_resync()
                         self.connected.set()
                         backoff = 0.2
-                    entries = await client.xread({stream: position}, block=5000, count=1000)
-                    for _, items in entries:
+                    replies = await client.xread(positions, block=5000, count=1000)  # type: ignore[arg-type]
+                    for stream, items in replies:
+                        name = stream.decode()
                         for entry_id, fields in items:
-                            position = entry_id.decode()
-                            self.dispatch(_parse(fields))
+                            positions[name] = entry_id.decode()
+                            if name == events:
+                                self.dispatch(_parse(fields))
+                            else:
+                                self.dispatch_notification(fields)
                 except (RedisError, OSError) as exc:
                     if self.connected.is_set():
                         log.warning("hub: lost the event stream (%s)", type(exc).__name__)
                     self.connected.clear()
-                    position = None
+                    positions = {}
                     await asyncio.sleep(backoff)  # wait for Redis to come back
                     backoff = min(backoff * 2, 2.0)
         finally:

@@ -14,6 +14,10 @@ class RedisKeys:
         return f"{self.prefix}:events"
 
     @property
+    def notifications_stream(self) -> str:
+        return f"{self.prefix}:notifications"
+
+    @property
     def relay_lease(self) -> str:
         return f"{self.prefix}:relay:lease"
 
