@@ -17,9 +17,11 @@ from app.models.meeting import (
     RaisedHand,
     RsvpResponse,
 )
+from app.models.notification import EmailMode, Notification, NotificationPreference
 from app.models.organization import Organization, OrganizationKind
 from app.models.proposal import Comment, Endorsement, Proposal, ProposalState, Vote, VoteChoice
 from app.models.user import ApiKey, User
+from app.models.webhook import DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "ActionItem",
@@ -29,6 +31,9 @@ __all__ = [
     "Attendance",
     "Comment",
     "Decision",
+    "DeliveryAttempt",
+    "DeliveryStatus",
+    "EmailMode",
     "Endorsement",
     "Event",
     "FocusArea",
@@ -40,6 +45,8 @@ __all__ = [
     "MeetingRsvp",
     "MeetingStatus",
     "Membership",
+    "Notification",
+    "NotificationPreference",
     "Organization",
     "OrganizationKind",
     "Priority",
@@ -52,5 +59,7 @@ __all__ = [
     "Visibility",
     "Vote",
     "VoteChoice",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "metadata",
 ]

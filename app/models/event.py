@@ -22,6 +22,7 @@ class Event(SQLModel, table=True):
         UniqueConstraint("group_id", "seq"),
         # The relay scans for unpublished rows; keep that scan cheap as history grows.
         Index("ix_events_unpublished", "published_at", "group_id", "seq"),
+        Index("ix_events_undispatched", "dispatched_at", "published_at"),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
@@ -34,3 +35,5 @@ class Event(SQLModel, table=True):
     data: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
     occurred_at: datetime = created_at_field()
     published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Set by the worker's dispatcher once notifications and webhook deliveries exist for it.
+    dispatched_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
