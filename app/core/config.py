@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     relay_lease_seconds: float = 5.0
     relay_poll_seconds: float = 1.0
 
+    # Dispatcher (arq worker): events not dispatched this long after publication are swept up.
+    dispatch_grace_seconds: float = 30.0
+    dispatch_sweep_seconds: float = 15.0
+    dispatch_claim_idle_seconds: float = 30.0
+
     # Websockets
     ws_replay_limit: int = 1000
     ws_queue_size: int = 1000

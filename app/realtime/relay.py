@@ -78,6 +78,7 @@ class Relay:
                 pipe.xadd(
                     self.keys.events_stream,
                     {
+                        "i": str(ev.id),
                         "g": str(ev.group_id),
                         "s": str(ev.seq),
                         "t": ev.type,
