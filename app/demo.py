@@ -19,6 +19,7 @@ from app.groups import focus_areas
 from app.groups import service as groups
 from app.groups.access import GroupContext
 from app.groups.schemas import FocusAreaCreate, GroupCreate, MemberCreate
+from app.meetings.demo import seed_founding_meeting
 from app.models import Group, Organization, OrganizationKind, Role, User, Visibility
 from app.organizations import service as organizations
 from app.organizations.schemas import OrganizationCreate
@@ -196,6 +197,7 @@ async def seed(settings: Settings) -> str:
     try:
         async with create_session_factory(engine)() as session, session.begin():
             group = await seed_founding(session, settings)
+            await seed_founding_meeting(session, group)
     finally:
         await engine.dispose()
     logins = ", ".join(u.email for u in DEMO_USERS)

@@ -18,6 +18,7 @@ from app.core.metrics import HttpMetrics, MetricsMiddleware
 from app.core.redis import create_redis
 from app.events.router import router as events_router
 from app.groups.router import router as groups_router
+from app.meetings.router import router as meetings_router
 from app.ops.router import router as ops_router
 from app.organizations.router import router as organizations_router
 from app.realtime.hub import Hub
@@ -35,6 +36,7 @@ def api_router() -> APIRouter:
         users_router,
         organizations_router,
         groups_router,
+        meetings_router,
         events_router,
         realtime_router,
     ):

@@ -19,6 +19,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
+from tests import authz_meetings
 from tests.authz_base import (
     API,
     CALLERS,
@@ -39,7 +40,7 @@ from tests.authz_base import (
 from tests.helpers import add_member, make_group, make_user, unique
 
 # Domain modules that add rows (see tests/authz_base.py).
-DOMAINS: list[ModuleType] = []
+DOMAINS: list[ModuleType] = [authz_meetings]
 
 MATRIX: dict[tuple[str, str], Case] = {
     # Ops: no credentials needed.

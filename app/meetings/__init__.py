@@ -1,0 +1,1 @@
+"""Meetings: scheduling, the live floor (agenda, hands, speaker, attendance), minutes, decisions."""

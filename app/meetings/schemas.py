@@ -1,0 +1,236 @@
+from __future__ import annotations
+
+import functools
+import uuid
+import zoneinfo
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, AwareDatetime, Field, computed_field, model_validator
+
+from app.core.schemas import InputModel, OutputModel
+from app.meetings.lifecycle import allowed_actions
+from app.models import MeetingMode, MeetingStatus, Priority, RsvpResponse
+from app.roadmap.schemas import ActionItemRead
+
+
+@functools.cache
+def _known_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _iana_zone(value: str) -> str:
+    if value not in _known_zones():
+        raise ValueError("unknown IANA time zone (e.g. America/Santiago)")
+    return value
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+# Offsets are required (a naive time is ambiguous across the group's countries); stored in UTC.
+UTCInstant = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+TimeZone = Annotated[
+    str, Field(max_length=64, examples=["America/Santiago"]), AfterValidator(_iana_zone)
+]
+JoinUrl = Annotated[str, Field(max_length=2000, pattern=r"^https?://\S+$")]
+
+
+def _refuse_nulls(model: InputModel, fields: tuple[str, ...]) -> None:
+    """PATCH bodies: omitting a field keeps it; sending null for a required one is a 422."""
+    for name in fields:
+        if name in model.model_fields_set and getattr(model, name) is None:
+            raise ValueError(f"{name} cannot be null")
+
+
+def check_interval(starts_at: datetime | None, ends_at: datetime | None) -> None:
+    if starts_at is not None and ends_at is not None and ends_at <= starts_at:
+        raise ValueError("ends_at must be after starts_at")
+
+
+class MeetingCreate(InputModel):
+    title: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=20_000)
+    starts_at: UTCInstant
+    ends_at: UTCInstant
+    timezone: TimeZone = Field(description="IANA zone the meeting is planned in (calendar TZID)")
+    mode: MeetingMode = MeetingMode.virtual
+    join_url: JoinUrl | None = None
+    location: str | None = Field(default=None, max_length=500)
+    moderator_id: uuid.UUID | None = Field(
+        default=None, description="a member of the group; defaults to the creator"
+    )
+
+    @model_validator(mode="after")
+    def _interval(self) -> MeetingCreate:
+        check_interval(self.starts_at, self.ends_at)
+        return self
+
+
+class MeetingUpdate(InputModel):
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=20_000)
+    starts_at: UTCInstant | None = None
+    ends_at: UTCInstant | None = None
+    timezone: TimeZone | None = None
+    mode: MeetingMode | None = None
+    join_url: JoinUrl | None = None
+    location: str | None = Field(default=None, max_length=500)
+    moderator_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _valid(self) -> MeetingUpdate:
+        _refuse_nulls(self, ("title", "starts_at", "ends_at", "timezone", "mode"))
+        check_interval(self.starts_at, self.ends_at)
+        return self
+
+
+class MeetingRead(OutputModel):
+    id: uuid.UUID
+    group_id: uuid.UUID
+    title: str
+    description: str | None
+    starts_at: datetime
+    ends_at: datetime
+    timezone: str
+    mode: MeetingMode
+    join_url: str | None
+    location: str | None
+    moderator_id: uuid.UUID | None
+    status: MeetingStatus
+    current_agenda_item_id: uuid.UUID | None
+    current_speaker_id: uuid.UUID | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    cancelled_at: datetime | None
+    ical_sequence: int = Field(description="iCalendar SEQUENCE; grows with every update")
+    created_by: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def allowed_actions(self) -> list[str]:
+        """Lifecycle moves possible now: start, end, cancel."""
+        return allowed_actions(self.status)
+
+
+class AgendaItemCreate(InputModel):
+    title: str = Field(min_length=1, max_length=200)
+    speaker_id: uuid.UUID | None = Field(default=None, description="a member of the group")
+    focus_area_id: uuid.UUID | None = None
+    duration_minutes: int | None = Field(default=None, ge=1, le=1440)
+    position: int | None = Field(default=None, ge=1, le=10_000, description="1-based; default last")
+
+
+class AgendaItemUpdate(InputModel):
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    speaker_id: uuid.UUID | None = None
+    focus_area_id: uuid.UUID | None = None
+    duration_minutes: int | None = Field(default=None, ge=1, le=1440)
+    position: int | None = Field(default=None, ge=1, le=10_000)
+
+    @model_validator(mode="after")
+    def _valid(self) -> AgendaItemUpdate:
+        _refuse_nulls(self, ("title", "position"))
+        return self
+
+
+class AgendaItemRead(OutputModel):
+    id: uuid.UUID
+    meeting_id: uuid.UUID
+    title: str
+    speaker_id: uuid.UUID | None
+    focus_area_id: uuid.UUID | None
+    duration_minutes: int | None
+    position: int
+    started_at: datetime | None = Field(description="when the agenda reached this item")
+    created_at: datetime
+    updated_at: datetime
+
+
+class RsvpUpdate(InputModel):
+    response: RsvpResponse
+
+
+class RsvpRead(OutputModel):
+    meeting_id: uuid.UUID
+    user_id: uuid.UUID
+    response: RsvpResponse
+    updated_at: datetime
+
+
+class UserRef(OutputModel):
+    id: uuid.UUID
+    name: str
+
+
+class OrganizationRef(OutputModel):
+    id: uuid.UUID
+    name: str
+    country: str
+
+
+class StayRead(OutputModel):
+    joined_at: datetime
+    left_at: datetime | None
+
+
+class AttendeeRead(OutputModel):
+    user_id: uuid.UUID
+    name: str
+    organization: OrganizationRef | None = Field(description="from the group membership")
+    present: bool
+    total_seconds: float = Field(description="time present, summed over every stay")
+    stays: list[StayRead]
+
+
+class HandRead(OutputModel):
+    user_id: uuid.UUID
+    name: str
+    position: int = Field(description="1 = next to get the floor")
+    raised_at: datetime
+
+
+class MinutesUpdate(InputModel):
+    body: str = Field(max_length=500_000, description="markdown")
+    published: bool = False
+
+
+class MinutesRead(OutputModel):
+    meeting_id: uuid.UUID
+    body: str
+    published: bool
+    published_at: datetime | None
+    updated_by: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class DecisionActionItem(InputModel):
+    title: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=20_000)
+    owner_id: uuid.UUID | None = Field(default=None, description="must be a member of the group")
+    due_date: date | None = None
+    priority: Priority = Priority.medium
+    focus_area_id: uuid.UUID | None = None
+
+
+class DecisionCreate(InputModel):
+    text: str = Field(min_length=1, max_length=20_000)
+    action_items: list[DecisionActionItem] = Field(default_factory=list, max_length=50)
+
+
+class DecisionRead(OutputModel):
+    id: uuid.UUID
+    meeting_id: uuid.UUID
+    group_id: uuid.UUID
+    text: str
+    created_by: uuid.UUID | None
+    created_at: datetime
+    action_items: list[ActionItemRead]
+
+
+def dump(model: OutputModel) -> dict[str, Any]:
+    return model.model_dump(mode="json")
