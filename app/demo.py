@@ -23,6 +23,7 @@ from app.meetings.demo import seed_founding_meeting
 from app.models import Group, Organization, OrganizationKind, Role, User, Visibility
 from app.organizations import service as organizations
 from app.organizations.schemas import OrganizationCreate
+from app.proposals.demo import seed_proposals
 from app.users import service as users
 from app.users.schemas import UserCreate
 
@@ -198,6 +199,7 @@ async def seed(settings: Settings) -> str:
         async with create_session_factory(engine)() as session, session.begin():
             group = await seed_founding(session, settings)
             await seed_founding_meeting(session, group)
+            await seed_proposals(session, group)
     finally:
         await engine.dispose()
     logins = ", ".join(u.email for u in DEMO_USERS)

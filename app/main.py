@@ -21,9 +21,11 @@ from app.groups.router import router as groups_router
 from app.meetings.router import router as meetings_router
 from app.ops.router import router as ops_router
 from app.organizations.router import router as organizations_router
+from app.proposals.router import router as proposals_router
 from app.realtime.hub import Hub
 from app.realtime.relay import Relay
 from app.realtime.router import router as realtime_router
+from app.roadmap.router import router as roadmap_router
 from app.users.router import router as users_router
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,8 @@ def api_router() -> APIRouter:
         organizations_router,
         groups_router,
         meetings_router,
+        proposals_router,
+        roadmap_router,
         events_router,
         realtime_router,
     ):

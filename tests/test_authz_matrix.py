@@ -19,7 +19,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from tests import authz_meetings
+from tests import authz_meetings, authz_proposals, authz_roadmap
 from tests.authz_base import (
     API,
     CALLERS,
@@ -40,7 +40,7 @@ from tests.authz_base import (
 from tests.helpers import add_member, make_group, make_user, unique
 
 # Domain modules that add rows (see tests/authz_base.py).
-DOMAINS: list[ModuleType] = [authz_meetings]
+DOMAINS: list[ModuleType] = [authz_meetings, authz_proposals, authz_roadmap]
 
 MATRIX: dict[tuple[str, str], Case] = {
     # Ops: no credentials needed.

@@ -3,21 +3,58 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from pydantic import Field
+from pydantic import Field, computed_field, model_validator
 
 from app.core.schemas import InputModel, OutputModel
 from app.models import ActionItemStatus, Priority
+from app.models.base import utcnow
+
+# Statuses that end an item's work: neither counts as overdue.
+CLOSED_STATUSES = (ActionItemStatus.done, ActionItemStatus.cancelled)
 
 
-class ActionItemCreate(InputModel):
+def today() -> date:
+    """Today in UTC: due dates are calendar dates, compared with the UTC date."""
+    return utcnow().date()
+
+
+class ActionItemFields(InputModel):
+    """What any new action item may say; ActionItemCreate adds the links."""
+
     title: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=20_000)
     owner_id: uuid.UUID | None = Field(default=None, description="must be a member of the group")
     due_date: date | None = None
     priority: Priority = Priority.medium
     focus_area_id: uuid.UUID | None = None
+
+
+class ActionItemCreate(ActionItemFields):
     proposal_id: uuid.UUID | None = None
     meeting_id: uuid.UUID | None = None
+
+
+class ActionItemUpdate(InputModel):
+    """Only the fields sent change. `status: done` sets `progress` to 100 and `completed_at`;
+    moving a done item to another status clears `completed_at`."""
+
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=20_000)
+    owner_id: uuid.UUID | None = Field(default=None, description="must be a member of the group")
+    due_date: date | None = None
+    priority: Priority | None = None
+    status: ActionItemStatus | None = None
+    progress: int | None = Field(default=None, ge=0, le=100, description="percent, 0-100")
+    focus_area_id: uuid.UUID | None = None
+    proposal_id: uuid.UUID | None = None
+    meeting_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _required_not_null(self) -> ActionItemUpdate:
+        for name in ("title", "priority", "status", "progress"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
 
 
 class ActionItemRead(OutputModel):
@@ -38,3 +75,56 @@ class ActionItemRead(OutputModel):
     created_by: uuid.UUID | None
     created_at: datetime
     updated_at: datetime
+
+    @computed_field(description="due date passed (UTC) and status neither done nor cancelled")
+    def overdue(self) -> bool:
+        return (
+            self.due_date is not None
+            and self.due_date < today()
+            and self.status not in CLOSED_STATUSES
+        )
+
+
+class FocusAreaBrief(OutputModel):
+    id: uuid.UUID
+    title: str
+    position: int
+
+
+class ProgressSummary(OutputModel):
+    item_count: int = Field(description="items that count: every status but cancelled")
+    done_count: int
+    cancelled_count: int = Field(description="cancelled items, left out of the numbers")
+    progress: float | None = Field(
+        description="mean `progress` (0-100, one decimal) of the items that count; "
+        "null when there are none"
+    )
+
+
+class RoadmapArea(ProgressSummary):
+    focus_area: FocusAreaBrief | None = Field(description="null: items without a focus area")
+    items: list[ActionItemRead] = Field(description="not cancelled; by due date, undated last")
+
+
+class Roadmap(ProgressSummary):
+    group_id: uuid.UUID
+    areas: list[RoadmapArea]
+
+
+class ImportResult(OutputModel):
+    created: int
+    updated: int
+    unchanged: int
+    items: list[ActionItemRead] = Field(description="every row's item, in file order")
+
+
+class ActionItemFilters(OutputModel):
+    """Query filters of the action-item lists (all optional, combined with AND)."""
+
+    status: ActionItemStatus | None = None
+    owner_id: uuid.UUID | None = None
+    focus_area_id: uuid.UUID | None = None
+    proposal_id: uuid.UUID | None = None
+    meeting_id: uuid.UUID | None = None
+    due_before: date | None = None
+    overdue: bool | None = None

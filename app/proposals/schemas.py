@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import Field, model_validator
+
+from app.core.schemas import InputModel, OutputModel
+from app.models import ProposalState, VoteChoice
+from app.roadmap.schemas import ActionItemFields, ActionItemRead
+
+
+class ProposalCreate(InputModel):
+    title: str = Field(min_length=1, max_length=200)
+    body: str = Field(min_length=1, max_length=100_000, description="Markdown")
+    focus_area_id: uuid.UUID | None = None
+    organization_id: uuid.UUID | None = Field(
+        default=None, description="the organization on whose behalf the author proposes"
+    )
+
+
+class ProposalUpdate(InputModel):
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    body: str | None = Field(default=None, min_length=1, max_length=100_000)
+    focus_area_id: uuid.UUID | None = None
+    organization_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _required_not_null(self) -> ProposalUpdate:
+        for name in ("title", "body"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+class ProposalRead(OutputModel):
+    id: uuid.UUID
+    group_id: uuid.UUID
+    title: str
+    body: str
+    focus_area_id: uuid.UUID | None
+    organization_id: uuid.UUID | None
+    author_id: uuid.UUID | None
+    state: ProposalState
+    endorsement_count: int
+    submitted_at: datetime | None
+    decided_at: datetime | None = Field(
+        description="when it became accepted, rejected or withdrawn"
+    )
+    created_at: datetime
+    updated_at: datetime
+    allowed_transitions: list[ProposalState] = Field(
+        default_factory=list, description="states the caller may move this proposal to"
+    )
+
+
+class TransitionCreate(InputModel):
+    to: ProposalState
+    reason: str | None = Field(default=None, max_length=5_000)
+    action_items: list[ActionItemFields] | None = Field(
+        default=None,
+        max_length=100,
+        description="only with `to: accepted`: action items created in the same transaction, "
+        "linked to the proposal (focus area defaults to the proposal's)",
+    )
+
+
+class ProposalTransitionRead(ProposalRead):
+    action_items: list[ActionItemRead] = Field(
+        default_factory=list, description="the items created by this transition"
+    )
+
+
+class VoteCast(InputModel):
+    choice: VoteChoice
+
+
+class VoteRead(OutputModel):
+    proposal_id: uuid.UUID
+    user_id: uuid.UUID
+    choice: VoteChoice
+    created_at: datetime
+    updated_at: datetime
+
+
+class VoteTally(OutputModel):
+    yes: int = 0
+    no: int = 0
+    abstain: int = 0
