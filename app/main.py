@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
+from arq.connections import ArqRedis
 from fastapi import APIRouter, FastAPI
 
 from app.core.config import Settings, get_settings
@@ -19,14 +20,18 @@ from app.core.redis import create_redis
 from app.events.router import router as events_router
 from app.groups.router import router as groups_router
 from app.meetings.router import router as meetings_router
+from app.notifications.router import router as notifications_router
 from app.ops.router import router as ops_router
 from app.organizations.router import router as organizations_router
 from app.proposals.router import router as proposals_router
 from app.realtime.hub import Hub
+from app.realtime.keys import RedisKeys
 from app.realtime.relay import Relay
 from app.realtime.router import router as realtime_router
 from app.roadmap.router import router as roadmap_router
 from app.users.router import router as users_router
+from app.webhooks.delivery import http_client
+from app.webhooks.router import router as webhooks_router
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
@@ -41,8 +46,10 @@ def api_router() -> APIRouter:
         meetings_router,
         proposals_router,
         roadmap_router,
+        notifications_router,
         events_router,
         realtime_router,
+        webhooks_router,
     ):
         router.include_router(sub)
     return router
@@ -71,6 +78,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.redis = create_redis(settings.effective_redis_url)
+        # Enqueues arq jobs through the same connections (no connection is made until used).
+        app.state.jobs = ArqRedis(
+            connection_pool=app.state.redis.connection_pool,
+            default_queue_name=RedisKeys(settings.redis_prefix).arq_queue,
+        )
+        app.state.webhook_http = http_client(settings)
         hub = Hub(settings)
         relay = Relay(settings=settings, session_factory=session_factory, redis=app.state.redis)
         app.state.hub, app.state.relay = hub, relay
@@ -80,7 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             background.append(asyncio.create_task(relay.run(), name="outbox-relay"))
         worker_task = None
         if settings.run_worker_in_process:
-            from workers.settings import build_worker
+            from workers.settings import build_worker, stop_worker
 
             worker = build_worker(settings, handle_signals=False)
             worker_task = asyncio.create_task(worker.main(), name="arq-worker")
@@ -88,15 +101,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             if worker_task is not None:
-                await worker.close()
-                worker_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await worker_task
+                await stop_worker(worker, worker_task)
             for task in background:
                 task.cancel()
             for task in background:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await app.state.webhook_http.aclose()
             await app.state.redis.aclose()
             await engine.dispose()
 

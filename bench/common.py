@@ -104,6 +104,20 @@ class ApiProcess:
         if self.proc and self.proc.returncode is None:
             self.proc.terminate()
             await self.proc.wait()
+        await drop_redis_keys(self.env["WG_REDIS_URL"], self.env["WG_REDIS_PREFIX"])
+
+
+async def drop_redis_keys(url: str, prefix: str) -> None:
+    """Remove the run's streams and queues from a Redis that outlives the benchmark."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url)
+    try:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
 
 
 def _children(pid: int) -> list[int]:

@@ -8,11 +8,13 @@ so they never need the database emptied between them.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -24,6 +26,8 @@ from app.core.config import Settings
 from app.core.migrations import upgrade
 from app.main import create_app
 from tests.pg import create_database, drop_database
+from tests.receiver import Receiver
+from workers.settings import build_worker, stop_worker
 
 TEST_DATABASE_URL = os.environ.get("WG_TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("WG_TEST_REDIS_URL")
@@ -78,6 +82,8 @@ def make_settings(
         "data_dir": data_dir,
         # Own Redis keys per test session, so runs sharing a server never see each other.
         "redis_prefix": f"wgtest{uuid.uuid4().hex[:8]}",
+        # Webhook tests deliver to receivers on this machine.
+        "webhook_allowed_hosts": ["127.0.0.1"],
         # Cheap hashing: the tests register hundreds of users.
         "argon2_time_cost": 1,
         "argon2_memory_cost_kib": 1024,
@@ -136,3 +142,65 @@ async def live_server(app: FastAPI) -> AsyncIterator[str]:
     yield f"127.0.0.1:{port}"
     server.should_exit = True
     await task
+
+
+# --- an isolated deployment for webhook tests ------------------------------------------------
+# Webhook delivery is driven by the arq worker (dispatcher → deliveries → jobs), so these tests
+# run a real worker in the test's event loop, against a database of their own so its sweep
+# only sees these tests' events.
+
+FAST = {
+    "webhook_retry_schedule": [0.2, 0.2, 0.2, 0.2, 0.2],
+    "webhook_timeout": 1.5,
+    "webhook_connect_timeout": 1.0,
+    "dispatch_grace_seconds": 1.0,
+    "dispatch_sweep_seconds": 0.5,
+    "relay_poll_seconds": 0.2,
+}
+
+
+@pytest.fixture(scope="module")
+def wh_settings(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Settings]:
+    with fresh_database(tmp_path_factory) as url:
+        s = make_settings(url, redis_url, tmp_path_factory.mktemp("wh"), **FAST)
+        upgrade(s)
+        yield s
+
+
+@pytest.fixture(scope="module")
+async def wh_app(wh_settings: Settings) -> AsyncIterator[FastAPI]:
+    app = create_app(wh_settings)
+    async with LifespanManager(app):
+        yield app
+
+
+@pytest.fixture
+async def wh_client(wh_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=wh_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test/api/v1") as c:
+        yield c
+
+
+@contextlib.asynccontextmanager
+async def running_worker(settings: Settings, **ctx_extra: Any) -> AsyncIterator[dict[str, Any]]:
+    """The arq worker of `wg worker`, in this event loop; yields its ctx."""
+    worker = build_worker(settings, handle_signals=False, poll_delay=0.05)
+    worker.ctx.update(ctx_extra)
+    task = asyncio.create_task(worker.main())
+    try:
+        yield worker.ctx
+    finally:
+        await stop_worker(worker, task)
+
+
+@pytest.fixture
+async def worker(wh_settings: Settings) -> AsyncIterator[dict[str, Any]]:
+    async with running_worker(wh_settings) as ctx:
+        yield ctx
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    r = await Receiver().start()
+    yield r
+    await r.stop()

@@ -80,3 +80,17 @@ async def events_of(
         if page["next_cursor"] is None:
             return out
         after = int(page["next_cursor"])
+
+
+async def eventually(check: Any, timeout: float = 20, interval: float = 0.05) -> Any:
+    """Poll `await check()` until it returns something truthy, and return that.
+
+    For state that another component (the worker) writes to the database, where there is no
+    event to await; bounded by `timeout`.
+    """
+    import asyncio
+
+    async with asyncio.timeout(timeout):
+        while not (result := await check()):  # noqa: ASYNC110 (no event exists to await)
+            await asyncio.sleep(interval)
+    return result

@@ -19,7 +19,13 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from tests import authz_meetings, authz_proposals, authz_roadmap
+from tests import (
+    authz_meetings,
+    authz_notifications,
+    authz_proposals,
+    authz_roadmap,
+    authz_webhooks,
+)
 from tests.authz_base import (
     API,
     CALLERS,
@@ -40,7 +46,13 @@ from tests.authz_base import (
 from tests.helpers import add_member, make_group, make_user, unique
 
 # Domain modules that add rows (see tests/authz_base.py).
-DOMAINS: list[ModuleType] = [authz_meetings, authz_proposals, authz_roadmap]
+DOMAINS: list[ModuleType] = [
+    authz_meetings,
+    authz_notifications,
+    authz_proposals,
+    authz_roadmap,
+    authz_webhooks,
+]
 
 MATRIX: dict[tuple[str, str], Case] = {
     # Ops: no credentials needed.

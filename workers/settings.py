@@ -11,7 +11,7 @@ import contextlib
 import logging
 from typing import Any
 
-from arq import cron
+from arq import cron, func
 from arq.connections import RedisSettings
 from arq.worker import Worker
 
@@ -20,25 +20,82 @@ from app.core.config import Settings
 from app.core.db import create_engine, create_session_factory
 from app.core.redis import create_redis
 from app.events.dispatch import Dispatcher, Handler
+from app.notifications import tasks as notification_tasks
 from app.realtime.keys import RedisKeys
+from app.webhooks import tasks as webhook_tasks
+from app.webhooks.delivery import http_client
 
 log = logging.getLogger(__name__)
 
-FUNCTIONS: list[Any] = [core_tasks.ping, core_tasks.purge_idempotency_records]
-CRON_JOBS = [cron(core_tasks.purge_idempotency_records, minute={17}, run_at_startup=False)]
+FUNCTIONS: list[Any] = [
+    core_tasks.ping,
+    core_tasks.purge_idempotency_records,
+    # The job counts its own tries against WG_EMAIL_MAX_TRIES; arq's cap stays out of the way.
+    func(
+        notification_tasks.send_notification_email,
+        name=notification_tasks.EMAIL_JOB,
+        max_tries=1000,
+    ),
+]
+EVERY_5_MINUTES = set(range(0, 60, 5))
+CRON_JOBS = [
+    cron(core_tasks.purge_idempotency_records, minute={17}, run_at_startup=False),
+    cron(notification_tasks.send_reminders, minute=EVERY_5_MINUTES),
+    cron(notification_tasks.requeue_unsent_emails, minute={m + 2 for m in EVERY_5_MINUTES}),
+    cron(notification_tasks.send_daily_digests, minute={0}),
+]
 # Event handlers, in the order they run inside each event's dispatch transaction.
-HANDLERS: list[Handler] = []
+HANDLERS: list[Handler] = [notification_tasks.handle_event, webhook_tasks.handle_event]
 
 
-async def _sweep_forever(dispatcher: Dispatcher, every: float) -> None:
+async def _sweep_forever(ctx: dict[str, Any], every: float) -> None:
+    """What Redis lost, the database still knows: undispatched events, owed deliveries."""
+    dispatcher: Dispatcher = ctx["dispatcher"]
     while True:
         try:
             swept = await dispatcher.sweep()
             if swept:
                 log.info("dispatch sweep: %d events dispatched late", swept)
+            await webhook_tasks.sweep_deliveries(
+                ctx["session_factory"], ctx["redis"], ctx["settings"]
+            )
         except Exception:
-            log.exception("dispatch sweep failed")
+            log.exception("sweep failed")
         await asyncio.sleep(every)
+
+
+def _functions(settings: Settings) -> list[Any]:
+    return [
+        *FUNCTIONS,
+        # keep_result=0: the job id is free again as soon as the attempt is done, so the
+        # next attempt (or an ordered follower) can be enqueued under its own id.
+        func(
+            webhook_tasks.deliver_webhook,
+            name=webhook_tasks.JOB,
+            timeout=webhook_tasks.CHAIN_SECONDS + 10,
+            keep_result=0,
+            max_tries=1000,
+        ),
+    ]
+
+
+async def stop_worker(worker: Worker, main_task: asyncio.Task[Any]) -> None:
+    """Stop a worker running in this event loop (`wg serve`, tests).
+
+    Jobs still running are cancelled first (arq runs them again later, and every job here is
+    safe to run twice); only then does `close()` run `on_shutdown`, which stops the dispatcher
+    and closes connections. arq's `close()` alone stops at the first cancelled job and skips
+    the shutdown, leaving the dispatcher running.
+    """
+    main_task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await main_task
+    jobs = list(worker.tasks.values())
+    for job in jobs:
+        job.cancel()
+    await asyncio.gather(*jobs, return_exceptions=True)
+    worker.tasks.clear()
+    await worker.close()
 
 
 def build_worker(settings: Settings, **overrides: Any) -> Worker:
@@ -48,18 +105,18 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
         ctx["engine"] = engine
         ctx["session_factory"] = create_session_factory(engine)
         ctx["wg_redis"] = create_redis(settings.effective_redis_url)
+        ctx["webhook_http"] = http_client(settings)
         dispatcher = Dispatcher(
             settings=settings,
             session_factory=ctx["session_factory"],
             redis=ctx["wg_redis"],
             handlers=HANDLERS,
+            jobs=ctx["redis"],
         )
         ctx["dispatcher"] = dispatcher
         ctx["background"] = [
             asyncio.create_task(dispatcher.run(), name="dispatcher"),
-            asyncio.create_task(
-                _sweep_forever(dispatcher, settings.dispatch_sweep_seconds), name="sweep"
-            ),
+            asyncio.create_task(_sweep_forever(ctx, settings.dispatch_sweep_seconds), name="sweep"),
         ]
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
@@ -67,19 +124,23 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if "webhook_http" in ctx:
+            await ctx["webhook_http"].aclose()
         if "wg_redis" in ctx:
             await ctx["wg_redis"].aclose()
         if "engine" in ctx:
             await ctx["engine"].dispose()
 
     options: dict[str, Any] = {
-        "functions": FUNCTIONS,
+        "functions": _functions(settings),
         "cron_jobs": CRON_JOBS,
         "redis_settings": RedisSettings.from_dsn(settings.effective_redis_url),
         "queue_name": RedisKeys(settings.redis_prefix).arq_queue,
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
         "max_jobs": 20,
+        # Jobs wait at most this long in the queue before a worker looks (arq's default: 0.5).
+        "poll_delay": 0.1,
         "job_timeout": 60,
         "keep_result": 60,
     }

@@ -51,6 +51,35 @@ class Settings(BaseSettings):
     dispatch_sweep_seconds: float = 15.0
     dispatch_claim_idle_seconds: float = 30.0
 
+    # Webhooks (Standard Webhooks 1.0)
+    # Seconds before each retry; a jitter of up to 10 % is added.
+    webhook_retry_schedule: list[float] = [5, 300, 1800, 7200, 18000, 36000, 36000]
+    webhook_connect_timeout: float = 5.0
+    webhook_timeout: float = 15.0
+    webhook_disable_after_seconds: float = 5 * 24 * 3600
+    webhook_max_response_bytes: int = 64 * 1024
+    webhook_secret_overlap_seconds: float = 24 * 3600
+    # Hosts (names or addresses) exempt from the SSRF guard, e.g. ["127.0.0.1"] in tests.
+    webhook_allowed_hosts: list[str] = []
+
+    # Email (SMTP). Without smtp_host no mail is sent; the in-app inbox works regardless.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    # "starttls" upgrades a plain connection (port 587), "tls" is implicit TLS (port 465).
+    smtp_security: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_timeout_seconds: float = 15.0
+    smtp_from: str = "wghub <no-reply@wghub.localhost>"
+    # An SMTP failure retries the mail after base·2^(try-1) seconds (capped), up to max tries.
+    email_retry_base_seconds: float = 30.0
+    email_retry_max_seconds: float = 3600.0
+    email_max_tries: int = 10
+    # Daily digests go out at this hour (UTC) to users whose preference is `daily`.
+    digest_hour_utc: int = Field(default=7, ge=0, le=23)
+    # Reminders: a meeting reminder this long before the start.
+    meeting_reminder_minutes: int = 60
+
     # Websockets
     ws_replay_limit: int = 1000
     ws_queue_size: int = 1000

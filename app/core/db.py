@@ -6,7 +6,7 @@ when it raises, before the response is sent. Services only `flush()`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -85,6 +85,14 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
             hook: AfterCommitHook | None = getattr(request.app.state, "after_commit", None)
             if hook is not None and session.info.pop("events_written", False):
                 hook()
+            for action in session.info.pop("after_commit", []):
+                await action()
+
+
+def after_commit(session: AsyncSession, action: Callable[[], Awaitable[None]]) -> None:
+    """Run `action` once the request's transaction has committed (e.g. enqueue a job that
+    must find the committed rows). It does not run if the transaction rolls back."""
+    session.info.setdefault("after_commit", []).append(action)
 
 
 # scope="function": commit before the response is sent, so a 2xx means the change is durable.

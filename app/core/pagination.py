@@ -78,8 +78,11 @@ async def paginate(
     params: PageParams,
     order_by: Sequence[Any],
     kinds: Sequence[type] = (datetime, uuid.UUID),
+    *,
+    descending: bool = False,
 ) -> tuple[list[Any], str | None]:
-    """Run `stmt` ordered ascending by `order_by` after the cursor; return rows and next cursor.
+    """Run `stmt` ordered by `order_by` (ascending, or `descending`) after the cursor; return
+    rows and next cursor.
 
     `order_by` are mapped columns (`col(Model.created_at), col(Model.id)`) whose last one is
     unique, so the order is total.
@@ -90,9 +93,10 @@ async def paginate(
         conds = []
         for i, col in enumerate(order_by):
             eqs = [order_by[j] == after[j] for j in range(i)]
-            conds.append(and_(*eqs, col > after[i]))
+            conds.append(and_(*eqs, col < after[i] if descending else col > after[i]))
         stmt = stmt.where(or_(*conds))
-    stmt = stmt.order_by(*order_by).limit(params.limit + 1)
+    ordering = [c.desc() for c in order_by] if descending else list(order_by)
+    stmt = stmt.order_by(*ordering).limit(params.limit + 1)
     rows = list((await session.execute(stmt)).scalars().all())
     next_cursor = None
     if len(rows) > params.limit:

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from arq.connections import ArqRedis
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 from sqlalchemy import select
@@ -42,10 +43,12 @@ READ_COUNT = 100
 @dataclass
 class DispatchContext:
     """What a handler may use besides the session; `after_commit` runs once the event's
-    notifications and deliveries are committed (in the order added)."""
+    notifications and deliveries are committed (in the order added). `jobs` enqueues arq
+    jobs (the worker's pool; None when no worker pool is at hand, as in some tests)."""
 
     settings: Settings
     redis: Redis
+    jobs: ArqRedis | None = None
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
@@ -60,8 +63,10 @@ class Dispatcher:
         session_factory: SessionFactory,
         redis: Redis,
         handlers: list[Handler],
+        jobs: ArqRedis | None = None,
         consumer: str | None = None,
     ) -> None:
+        self.jobs = jobs
         self.settings = settings
         self.session_factory = session_factory
         self.redis = redis
@@ -73,7 +78,7 @@ class Dispatcher:
 
     async def dispatch(self, event_id: uuid.UUID) -> bool:
         """Handle one event unless it already was; True if this call dispatched it."""
-        ctx = DispatchContext(settings=self.settings, redis=self.redis)
+        ctx = DispatchContext(settings=self.settings, redis=self.redis, jobs=self.jobs)
         async with self.session_factory() as session, session.begin():
             # The row lock makes two dispatchers of the same event take turns; the second
             # sees dispatched_at and stops.
@@ -121,9 +126,11 @@ class Dispatcher:
         return done
 
     async def _ensure_group(self, client: Redis) -> None:
+        # From the start of the stream: entries published before the first worker came up
+        # are handled too (already dispatched ones cost one lookup each).
         try:
             await client.xgroup_create(
-                self.keys.events_stream, CONSUMER_GROUP, id="$", mkstream=True
+                self.keys.events_stream, CONSUMER_GROUP, id="0", mkstream=True
             )
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
@@ -160,6 +167,11 @@ class Dispatcher:
                 except (RedisError, OSError) as exc:
                     log.warning("dispatcher: redis unavailable (%s)", type(exc).__name__)
                     await asyncio.sleep(1.0)  # Redis is away; the sweep covers the gap
+                except Exception:
+                    # A failing handler must not stop consumption: the entry stays pending
+                    # and is claimed again later (and the sweep covers it too).
+                    log.exception("dispatcher: handling failed")
+                    await asyncio.sleep(1.0)
         finally:
             with contextlib.suppress(RedisError, OSError):
                 await client.aclose()

@@ -64,3 +64,7 @@ class ActionItem(Versioned, table=True):
     created_by: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
+    # Reminder bookkeeping (app/notifications/reminders.py), written without a version bump:
+    # the due date the `due_soon` reminder went out for, and the UTC day of the last `overdue`.
+    due_soon_notified_for: date | None = None
+    overdue_notified_on: date | None = None

@@ -65,6 +65,9 @@ class Meeting(Versioned, table=True):
     cancelled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # iCalendar SEQUENCE: grows with every change calendar apps must pick up.
     ical_sequence: int = Field(default=0)
+    # Reminder bookkeeping: the start time the one-hour reminder went out for (a rescheduled
+    # meeting gets a new reminder). Written without a version bump.
+    reminder_sent_for: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_by: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()

@@ -32,6 +32,12 @@ log = logging.getLogger(__name__)
 BATCH_SIZE = 500
 
 
+async def publish_wake(redis: Redis, prefix: str) -> None:
+    """Ask the active relay, wherever it runs, to publish now (best effort: it also polls)."""
+    with contextlib.suppress(RedisError, OSError):
+        await redis.publish(RedisKeys(prefix).relay_wake, b"1")
+
+
 class Relay:
     def __init__(self, *, settings: Settings, session_factory: SessionFactory, redis: Redis):
         self.settings = settings
@@ -49,8 +55,7 @@ class Relay:
     async def wake_all(self) -> None:
         """Wake the relay of every process (the lease holder may live elsewhere)."""
         self._wake.set()
-        with contextlib.suppress(RedisError, OSError):
-            await self.redis.publish(self.keys.relay_wake, b"1")
+        await publish_wake(self.redis, self.settings.redis_prefix)
 
     async def publish_pending(self, *, mark: bool = True) -> int:
         """Publish one batch of unpublished events; return how many.

@@ -1,0 +1,228 @@
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from sqlalchemy import select
+from sqlmodel import col
+
+from app.core.db import SessionDep, after_commit
+from app.core.deps import IfMatch, SettingsDep, check_if_match, set_etag
+from app.core.pagination import Page, PageParams, page_params, paginate
+from app.groups.access import GroupContext, GroupMember
+from app.models import DeliveryStatus, Role, WebhookEndpoint
+from app.models.base import utcnow
+from app.users.deps import CurrentUser
+from app.webhooks import service, ssrf
+from app.webhooks.delivery import attempt
+from app.webhooks.schemas import (
+    AttemptRead,
+    DeliveryDetail,
+    DeliveryRead,
+    TestResult,
+    WebhookCreate,
+    WebhookRead,
+    WebhookUpdate,
+    WebhookWithSecret,
+)
+from app.webhooks.tasks import enqueue_delivery
+
+router = APIRouter(tags=["webhooks"])
+Paging = Annotated[PageParams, Depends(page_params)]
+
+
+def _resolver(request: Request) -> ssrf.Resolver:
+    """DNS for the SSRF guard; tests give the app a resolver of their own (no DNS here)."""
+    resolver: ssrf.Resolver = getattr(request.app.state, "resolver", ssrf.system_resolver)
+    return resolver
+
+
+def _with_secret(endpoint: WebhookEndpoint, secret: str) -> WebhookWithSecret:
+    return WebhookWithSecret.model_validate(
+        {**service.webhook_read(endpoint).model_dump(), "secret": secret}
+    )
+
+
+@router.post(
+    "/groups/{group_id}/webhooks",
+    status_code=status.HTTP_201_CREATED,
+    response_model=WebhookWithSecret,
+)
+async def create_webhook(
+    data: WebhookCreate,
+    request: Request,
+    ctx: Annotated[GroupContext, GroupMember(Role.owner)],
+    session: SessionDep,
+    settings: SettingsDep,
+    response: Response,
+) -> WebhookWithSecret:
+    """Register an endpoint (owners). The signing secret is in this response only.
+    The URL must reach a public address (SSRF guard): 422 otherwise."""
+    endpoint, secret = await service.create_endpoint(
+        session=session, ctx=ctx, data=data, settings=settings, resolver=_resolver(request)
+    )
+    set_etag(response, endpoint.version)
+    return _with_secret(endpoint, secret)
+
+
+@router.get("/groups/{group_id}/webhooks", response_model=Page[WebhookRead])
+async def list_webhooks(
+    ctx: Annotated[GroupContext, GroupMember(Role.owner, write=False)],
+    session: SessionDep,
+    page: Paging,
+) -> Page[WebhookRead]:
+    stmt = select(WebhookEndpoint).where(col(WebhookEndpoint.group_id) == ctx.group.id)
+    order = (col(WebhookEndpoint.created_at), col(WebhookEndpoint.id))
+    rows, cursor = await paginate(session, stmt, page, order)
+    return Page(items=[service.webhook_read(e) for e in rows], next_cursor=cursor)
+
+
+@router.get("/webhooks/{webhook_id}", response_model=WebhookRead)
+async def get_webhook(
+    webhook_id: uuid.UUID, user: CurrentUser, session: SessionDep, response: Response
+) -> WebhookRead:
+    endpoint, _ = await service.get_authorized(
+        session=session, user=user, endpoint_id=webhook_id, write=False
+    )
+    set_etag(response, endpoint.version)
+    return service.webhook_read(endpoint)
+
+
+@router.patch("/webhooks/{webhook_id}", response_model=WebhookRead)
+async def update_webhook(
+    webhook_id: uuid.UUID,
+    data: WebhookUpdate,
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    if_match: IfMatch,
+    response: Response,
+) -> WebhookRead:
+    """Change the URL, event types or description; `enabled: true` re-enables it."""
+    endpoint, _ = await service.get_authorized(
+        session=session, user=user, endpoint_id=webhook_id, write=True
+    )
+    check_if_match(if_match, endpoint.version)
+    endpoint = await service.update_endpoint(
+        session=session,
+        endpoint=endpoint,
+        data=data,
+        settings=settings,
+        resolver=_resolver(request),
+    )
+    set_etag(response, endpoint.version)
+    return service.webhook_read(endpoint)
+
+
+@router.delete("/webhooks/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_webhook(webhook_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> None:
+    endpoint, _ = await service.get_authorized(
+        session=session, user=user, endpoint_id=webhook_id, write=True
+    )
+    await session.delete(endpoint)
+
+
+@router.post("/webhooks/{webhook_id}/rotate-secret", response_model=WebhookWithSecret)
+async def rotate_secret(
+    webhook_id: uuid.UUID, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> WebhookWithSecret:
+    """A new signing secret (shown once). The previous one keeps signing beside it for 24 h,
+    so receivers can switch without losing messages."""
+    endpoint, _ = await service.get_authorized(
+        session=session, user=user, endpoint_id=webhook_id, write=True
+    )
+    secret = await service.rotate_secret(session=session, endpoint=endpoint, settings=settings)
+    return _with_secret(endpoint, secret)
+
+
+@router.post("/webhooks/{webhook_id}/test", response_model=TestResult)
+async def test_webhook(
+    webhook_id: uuid.UUID,
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> TestResult:
+    """Send a signed `webhook.test` message now and report how the receiver answered."""
+    endpoint, _ = await service.get_authorized(
+        session=session, user=user, endpoint_id=webhook_id, write=False
+    )
+    msg_id = f"test_{uuid.uuid4().hex}"
+    now = utcnow().isoformat().replace("+00:00", "Z")
+    message = {"type": "webhook.test", "timestamp": now, "data": {"webhook_id": str(endpoint.id)}}
+    body = json.dumps(message, separators=(",", ":"))
+    outcome = await attempt(
+        http=request.app.state.webhook_http,
+        settings=settings,
+        url=endpoint.url,
+        msg_id=msg_id,
+        body=body,
+        secrets=service.signing_secrets(endpoint, settings),
+        resolver=_resolver(request),
+    )
+    return TestResult(
+        success=outcome.success,
+        status_code=outcome.status_code,
+        duration_ms=outcome.duration_ms,
+        error=outcome.error,
+        response_excerpt=outcome.response_excerpt,
+    )
+
+
+@router.get("/webhooks/{webhook_id}/deliveries", response_model=Page[DeliveryRead])
+async def list_deliveries(
+    webhook_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    page: Paging,
+    status_: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
+) -> Page[DeliveryRead]:
+    await service.get_authorized(session=session, user=user, endpoint_id=webhook_id, write=False)
+    rows, cursor = await service.list_deliveries(
+        session=session, endpoint_id=webhook_id, status=status_, params=page
+    )
+    return Page(items=[DeliveryRead.model_validate(d) for d in rows], next_cursor=cursor)
+
+
+@router.get("/webhooks/{webhook_id}/deliveries/{delivery_id}", response_model=DeliveryDetail)
+async def get_delivery(
+    webhook_id: uuid.UUID, delivery_id: uuid.UUID, user: CurrentUser, session: SessionDep
+) -> DeliveryDetail:
+    """A delivery with its attempt log: time, status code, duration, response excerpt."""
+    await service.get_authorized(session=session, user=user, endpoint_id=webhook_id, write=False)
+    delivery, attempts = await service.get_delivery(
+        session=session, endpoint_id=webhook_id, delivery_id=delivery_id
+    )
+    return DeliveryDetail.model_validate(
+        {
+            **DeliveryRead.model_validate(delivery).model_dump(),
+            "attempt_log": [AttemptRead.model_validate(a) for a in attempts],
+        }
+    )
+
+
+@router.post(
+    "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=DeliveryRead,
+)
+async def redeliver(
+    webhook_id: uuid.UUID,
+    delivery_id: uuid.UUID,
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> DeliveryRead:
+    """Send the delivery again (same `webhook-id`), with a fresh retry schedule."""
+    await service.get_authorized(session=session, user=user, endpoint_id=webhook_id, write=True)
+    delivery, _ = await service.get_delivery(
+        session=session, endpoint_id=webhook_id, delivery_id=delivery_id
+    )
+    delivery = await service.redeliver(session=session, delivery=delivery)
+    jobs, tag = request.app.state.jobs, f":r{uuid.uuid4().hex[:8]}"
+    after_commit(session, lambda: enqueue_delivery(jobs, settings, delivery_id, 0, tag=tag))
+    return DeliveryRead.model_validate(delivery)

@@ -1,0 +1,381 @@
+"""Webhook endpoints and their deliveries.
+
+Delivery order: an endpoint receives a group's events in `seq` order. A delivery waits while
+an earlier one to the same endpoint is still pending (retrying); when that one succeeds or
+is given up, the next is sent. A failing endpoint therefore holds its own queue, never the
+others', and never receives event N+1 before event N.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.core.config import Settings
+from app.core.crypto import decrypt, encrypt
+from app.core.errors import NotFound, ValidationFailed
+from app.core.events import record_event
+from app.core.pagination import PageParams, paginate
+from app.events.service import event_read
+from app.groups.access import GroupContext, authorize_group
+from app.models import (
+    DeliveryAttempt,
+    DeliveryStatus,
+    Event,
+    Role,
+    User,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from app.models.base import utcnow
+from app.webhooks import ssrf
+from app.webhooks.delivery import Outcome
+from app.webhooks.schemas import WebhookCreate, WebhookRead, WebhookUpdate
+from app.webhooks.signing import new_secret
+
+
+def webhook_read(endpoint: WebhookEndpoint) -> WebhookRead:
+    return WebhookRead.model_validate(
+        {**endpoint.model_dump(), "enabled": endpoint.disabled_at is None}
+    )
+
+
+def matches(patterns: list[str], event_type: str) -> bool:
+    subject = event_type.split(".", 1)[0]
+    return any(p in ("*", event_type, f"{subject}.*") for p in patterns)
+
+
+async def _checked_url(settings: Settings, url: str, resolver: ssrf.Resolver) -> str:
+    try:
+        await ssrf.check(url, allowed_hosts=settings.webhook_allowed_hosts, resolver=resolver)
+    except ssrf.UnsafeURL as exc:
+        raise ValidationFailed(
+            f"The webhook URL is not allowed: {exc}",
+            errors=[{"loc": ["body", "url"], "msg": str(exc)}],
+        ) from exc
+    return url
+
+
+async def create_endpoint(
+    *,
+    session: AsyncSession,
+    ctx: GroupContext,
+    data: WebhookCreate,
+    settings: Settings,
+    resolver: ssrf.Resolver = ssrf.system_resolver,
+) -> tuple[WebhookEndpoint, str]:
+    url = await _checked_url(settings, str(data.url), resolver)
+    secret = new_secret()
+    endpoint = WebhookEndpoint(
+        group_id=ctx.group.id,
+        url=url,
+        event_types=data.event_types,
+        description=data.description,
+        secret_encrypted=encrypt(settings.secret_key, secret),
+        created_by=ctx.user.id,
+    )
+    session.add(endpoint)
+    await session.flush()
+    return endpoint, secret
+
+
+async def get_authorized(
+    *, session: AsyncSession, user: User, endpoint_id: uuid.UUID, write: bool
+) -> tuple[WebhookEndpoint, GroupContext]:
+    """Webhooks are the owners' business: others get 404 in private groups, 403 in public."""
+    endpoint = await session.get(WebhookEndpoint, endpoint_id)
+    if endpoint is None:
+        raise NotFound("Webhook not found")
+    ctx = await authorize_group(
+        session=session, user=user, group_id=endpoint.group_id, need=Role.owner, write=write
+    )
+    return endpoint, ctx
+
+
+async def update_endpoint(
+    *,
+    session: AsyncSession,
+    endpoint: WebhookEndpoint,
+    data: WebhookUpdate,
+    settings: Settings,
+    resolver: ssrf.Resolver = ssrf.system_resolver,
+) -> WebhookEndpoint:
+    if data.url is not None:
+        endpoint.url = await _checked_url(settings, str(data.url), resolver)
+    if data.event_types is not None:
+        endpoint.event_types = data.event_types
+    if "description" in data.model_fields_set:
+        endpoint.description = data.description
+    if data.enabled is True and endpoint.disabled_at is not None:
+        endpoint.disabled_at = endpoint.disabled_reason = endpoint.failing_since = None
+    elif data.enabled is False and endpoint.disabled_at is None:
+        endpoint.disabled_at, endpoint.disabled_reason = utcnow(), "disabled by an owner"
+    await session.flush()
+    return endpoint
+
+
+async def rotate_secret(
+    *, session: AsyncSession, endpoint: WebhookEndpoint, settings: Settings
+) -> str:
+    """A new secret; the old one keeps signing beside it for the overlap period."""
+    secret = new_secret()
+    endpoint.previous_secret_encrypted = endpoint.secret_encrypted
+    endpoint.previous_secret_expires_at = utcnow() + timedelta(
+        seconds=settings.webhook_secret_overlap_seconds
+    )
+    endpoint.secret_encrypted = encrypt(settings.secret_key, secret)
+    await session.flush()
+    return secret
+
+
+def signing_secrets(endpoint: WebhookEndpoint, settings: Settings) -> list[str]:
+    active = [decrypt(settings.secret_key, endpoint.secret_encrypted)]
+    expires = endpoint.previous_secret_expires_at
+    if endpoint.previous_secret_encrypted and expires and expires > utcnow():
+        active.append(decrypt(settings.secret_key, endpoint.previous_secret_encrypted))
+    return active
+
+
+def payload(event: Event) -> str:
+    """The request body: `{type, timestamp, data: <event envelope>}` (API.md)."""
+    envelope = event_read(event).model_dump(mode="json")
+    return json.dumps(
+        {"type": event.type, "timestamp": envelope["occurred_at"], "data": envelope},
+        separators=(",", ":"),
+    )
+
+
+# --- dispatch: events → deliveries ---------------------------------------------------------
+
+
+async def create_deliveries(session: AsyncSession, event: Event) -> list[uuid.UUID]:
+    """One pending delivery per enabled endpoint of the group whose patterns match."""
+    endpoints = (
+        await session.execute(
+            select(WebhookEndpoint).where(
+                col(WebhookEndpoint.group_id) == event.group_id,
+                col(WebhookEndpoint.disabled_at).is_(None),
+            )
+        )
+    ).scalars()
+    existing = set(
+        (
+            await session.execute(
+                select(col(WebhookDelivery.endpoint_id)).where(
+                    col(WebhookDelivery.event_id) == event.id
+                )
+            )
+        ).scalars()
+    )
+    created = []
+    for endpoint in endpoints:
+        if endpoint.id in existing or not matches(endpoint.event_types, event.type):
+            continue
+        delivery = WebhookDelivery(
+            event_id=event.id,
+            endpoint_id=endpoint.id,
+            group_id=event.group_id,
+            seq=event.seq,
+            next_attempt_at=utcnow(),
+        )
+        session.add(delivery)
+        created.append(delivery.id)
+    await session.flush()
+    return created
+
+
+# --- delivery state machine ------------------------------------------------------------------
+
+
+async def claim(
+    session: AsyncSession, delivery_id: uuid.UUID, lease_seconds: float
+) -> WebhookDelivery | None:
+    """Take the delivery for one attempt, or None when it is not due, not first in its
+    endpoint's order, or taken by another worker (the lease is its `next_attempt_at`)."""
+    now = utcnow()
+    delivery = await session.get(WebhookDelivery, delivery_id)
+    if delivery is None or delivery.status != DeliveryStatus.pending:
+        return None
+    if delivery.next_attempt_at is not None and delivery.next_attempt_at > now:
+        return None
+    earlier = await session.execute(
+        select(func.count())
+        .select_from(WebhookDelivery)
+        .where(
+            col(WebhookDelivery.endpoint_id) == delivery.endpoint_id,
+            col(WebhookDelivery.status) == DeliveryStatus.pending,
+            col(WebhookDelivery.seq) < delivery.seq,
+        )
+    )
+    if earlier.scalar_one():
+        return None
+    taken = await session.execute(
+        update(WebhookDelivery)
+        .where(
+            col(WebhookDelivery.id) == delivery_id,
+            col(WebhookDelivery.status) == DeliveryStatus.pending,
+            col(WebhookDelivery.next_attempt_at) == delivery.next_attempt_at,
+        )
+        .values(next_attempt_at=now + timedelta(seconds=lease_seconds))
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    await session.refresh(delivery)
+    return delivery
+
+
+# A receiver may ask us to wait (Retry-After), but not for longer than the longest step of the
+# default schedule.
+RETRY_AFTER_CAP_SECONDS = 10 * 3600
+
+
+def next_delay(settings: Settings, attempts: int, outcome: Outcome) -> float | None:
+    """Seconds until the next attempt after `attempts` failures; None: give up."""
+    schedule = settings.webhook_retry_schedule
+    if attempts > len(schedule):
+        return None
+    delay = schedule[attempts - 1] * (1 + random.uniform(0, 0.1))  # jitter, not crypto
+    if outcome.retry_after is not None:
+        delay = max(delay, min(outcome.retry_after, RETRY_AFTER_CAP_SECONDS))
+    return delay
+
+
+async def record_outcome(
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    delivery: WebhookDelivery,
+    endpoint: WebhookEndpoint,
+    outcome: Outcome,
+) -> datetime | None:
+    """Log the attempt and move the delivery on; returns when to try again (or None)."""
+    now = utcnow()
+    delivery.attempts += 1
+    delivery.last_attempt_at = now
+    number = (
+        1
+        + (
+            await session.execute(
+                select(func.count())
+                .select_from(DeliveryAttempt)
+                .where(col(DeliveryAttempt.delivery_id) == delivery.id)
+            )
+        ).scalar_one()
+    )
+    session.add(
+        DeliveryAttempt(
+            delivery_id=delivery.id,
+            number=number,
+            attempted_at=now,
+            status_code=outcome.status_code,
+            duration_ms=outcome.duration_ms,
+            error=outcome.error,
+            response_excerpt=outcome.response_excerpt,
+        )
+    )
+    retry_at = None
+    if outcome.success:
+        delivery.status = DeliveryStatus.succeeded
+        delivery.next_attempt_at = None
+        endpoint.failing_since = None
+    elif outcome.status_code == 410:
+        await disable(session=session, endpoint=endpoint, reason="the receiver answered 410 Gone")
+    else:
+        endpoint.failing_since = endpoint.failing_since or now
+        failing_for = (now - endpoint.failing_since).total_seconds()
+        delay = next_delay(settings, delivery.attempts, outcome)
+        if failing_for >= settings.webhook_disable_after_seconds:
+            await disable(session=session, endpoint=endpoint, reason="failing for too long")
+        elif delay is None:
+            delivery.status = DeliveryStatus.failed
+            delivery.next_attempt_at = None
+        else:
+            retry_at = now + timedelta(seconds=delay)
+            delivery.next_attempt_at = retry_at
+    await session.flush()
+    return retry_at
+
+
+async def disable(*, session: AsyncSession, endpoint: WebhookEndpoint, reason: str) -> None:
+    """Stop an endpoint: its pending deliveries fail, and owners hear of it (an event)."""
+    endpoint.disabled_at = utcnow()
+    endpoint.disabled_reason = reason
+    await session.execute(
+        update(WebhookDelivery)
+        .where(
+            col(WebhookDelivery.endpoint_id) == endpoint.id,
+            col(WebhookDelivery.status) == DeliveryStatus.pending,
+        )
+        .values(status=DeliveryStatus.failed, next_attempt_at=None)
+        .execution_options(synchronize_session="fetch")
+    )
+    await record_event(
+        session=session,
+        group_id=endpoint.group_id,
+        type="webhook.disabled",
+        actor_id=None,
+        subject_type="webhook",
+        subject_id=endpoint.id,
+        data={"webhook": webhook_read(endpoint).model_dump(mode="json"), "reason": reason},
+    )
+
+
+async def next_in_line(session: AsyncSession, endpoint_id: uuid.UUID) -> WebhookDelivery | None:
+    """The endpoint's first pending delivery (the one to send next)."""
+    return (
+        await session.execute(
+            select(WebhookDelivery)
+            .where(
+                col(WebhookDelivery.endpoint_id) == endpoint_id,
+                col(WebhookDelivery.status) == DeliveryStatus.pending,
+            )
+            .order_by(col(WebhookDelivery.seq))
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+async def list_deliveries(
+    *,
+    session: AsyncSession,
+    endpoint_id: uuid.UUID,
+    status: DeliveryStatus | None,
+    params: PageParams,
+) -> tuple[list[WebhookDelivery], str | None]:
+    stmt = select(WebhookDelivery).where(col(WebhookDelivery.endpoint_id) == endpoint_id)
+    if status is not None:
+        stmt = stmt.where(col(WebhookDelivery.status) == status)
+    order = (col(WebhookDelivery.created_at), col(WebhookDelivery.id))
+    return await paginate(session, stmt, params, order)
+
+
+async def get_delivery(
+    *, session: AsyncSession, endpoint_id: uuid.UUID, delivery_id: uuid.UUID
+) -> tuple[WebhookDelivery, list[DeliveryAttempt]]:
+    delivery = await session.get(WebhookDelivery, delivery_id)
+    if delivery is None or delivery.endpoint_id != endpoint_id:
+        raise NotFound("Delivery not found")
+    attempts = (
+        await session.execute(
+            select(DeliveryAttempt)
+            .where(col(DeliveryAttempt.delivery_id) == delivery_id)
+            .order_by(col(DeliveryAttempt.number))
+        )
+    ).scalars()
+    return delivery, list(attempts)
+
+
+async def redeliver(*, session: AsyncSession, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Send again now (same `webhook-id`), with a fresh retry schedule."""
+    delivery.status = DeliveryStatus.pending
+    delivery.attempts = 0
+    delivery.next_attempt_at = utcnow()
+    await session.flush()
+    return delivery

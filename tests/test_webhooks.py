@@ -1,0 +1,358 @@
+"""Webhooks end to end: registration, SSRF guard, signed deliveries, retries, ordering."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from standardwebhooks.webhooks import Webhook
+
+from tests.conftest import running_worker
+from tests.helpers import TestUser, events_of, eventually, make_group, make_user
+from tests.receiver import Behaviour, Receiver
+
+
+async def _setup(client: httpx.AsyncClient) -> tuple[TestUser, str]:
+    owner = await make_user(client, "owner")
+    group = await make_group(client, owner)
+    return owner, group["id"]
+
+
+async def _hook(
+    client: httpx.AsyncClient,
+    owner: TestUser,
+    group_id: str,
+    url: str,
+    types: list[str] | None = None,
+) -> dict[str, Any]:
+    r = await client.post(
+        f"/groups/{group_id}/webhooks",
+        json={"url": url, "event_types": types or ["*"]},
+        headers=owner.headers,
+    )
+    assert r.status_code == 201, r.text
+    hook: dict[str, Any] = r.json()
+    return hook
+
+
+async def _area(client: httpx.AsyncClient, owner: TestUser, group_id: str, title: str) -> None:
+    r = await client.post(
+        f"/groups/{group_id}/focus-areas", json={"title": title}, headers=owner.headers
+    )
+    assert r.status_code == 201, r.text
+
+
+async def _deliveries(
+    client: httpx.AsyncClient, owner: TestUser, hook_id: str
+) -> list[dict[str, Any]]:
+    r = await client.get(f"/webhooks/{hook_id}/deliveries", headers=owner.headers)
+    assert r.status_code == 200, r.text
+    items: list[dict[str, Any]] = r.json()["items"]
+    return items
+
+
+def _verify(secret: str, received: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = Webhook(secret).verify(received.body, received.headers)
+    return payload
+
+
+async def test_registration_shows_the_secret_once(wh_client: httpx.AsyncClient) -> None:
+    owner, gid = await _setup(wh_client)
+    hook = await _hook(wh_client, owner, gid, "http://127.0.0.1:9/x", ["action_item.*"])
+    assert hook["secret"].startswith("whsec_") and hook["enabled"] is True
+    r = await wh_client.get(f"/webhooks/{hook['id']}", headers=owner.headers)
+    assert r.status_code == 200 and "secret" not in r.json()
+    r = await wh_client.get(f"/groups/{gid}/webhooks", headers=owner.headers)
+    assert [h["id"] for h in r.json()["items"]] == [hook["id"]]
+    assert all("secret" not in h for h in r.json()["items"])
+    r = await wh_client.post(
+        f"/groups/{gid}/webhooks",
+        json={"url": "http://127.0.0.1:9/x", "event_types": ["Action Item!"]},
+        headers=owner.headers,
+    )
+    assert r.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/hook",  # loopback (allowed only when listed)
+        "http://10.0.0.1/hook",  # private
+        "http://169.254.169.254/latest/meta-data",  # cloud metadata (link-local)
+        "http://[::1]/hook",  # IPv6 loopback
+        "http://[::ffff:127.0.0.1]/hook",  # IPv4-mapped IPv6
+        "http://100.64.0.1/hook",  # CGNAT
+        "http://224.0.0.1/hook",  # multicast
+        "http://hooks.example.com/hook",  # a public-looking name that resolves to 127.0.0.1
+        "ftp://files.example.com/hook",
+        "http://user:secret@hooks.example.com/hook",
+    ],
+)
+async def test_ssrf_guard_refuses_private_targets(
+    wh_app: FastAPI, wh_client: httpx.AsyncClient, receiver: Receiver, url: str
+) -> None:
+    owner, gid = await _setup(wh_client)
+
+    async def fake_dns(host: str, port: int) -> list[str]:
+        # No DNS server in this sandbox: the test plays one that points the name at us.
+        return ["127.0.0.1"]
+
+    settings = wh_app.state.settings
+    wh_app.state.settings = settings.model_copy(update={"webhook_allowed_hosts": []})
+    wh_app.state.resolver = fake_dns
+    try:
+        r = await wh_client.post(
+            f"/groups/{gid}/webhooks",
+            json={"url": url, "event_types": ["*"]},
+            headers=owner.headers,
+        )
+    finally:
+        wh_app.state.settings = settings
+        del wh_app.state.resolver
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    r = await wh_client.get(f"/groups/{gid}/webhooks", headers=owner.headers)
+    assert r.json()["items"] == []
+    assert receiver.received == []
+
+
+async def test_deliveries_are_signed_ordered_and_carry_the_event(
+    wh_client: httpx.AsyncClient, receiver: Receiver, worker: dict[str, Any]
+) -> None:
+    owner, gid = await _setup(wh_client)
+    hook = await _hook(wh_client, owner, gid, receiver.url("/signed"), ["focus_area.*"])
+    for i in range(5):
+        await _area(wh_client, owner, gid, f"area {i}")
+    got = await receiver.wait_for("/signed", 5)
+    payloads = [_verify(hook["secret"], g) for g in got]
+    assert [p["type"] for p in payloads] == ["focus_area.created"] * 5
+    events = {e["id"]: e for e in await events_of(wh_client, owner, gid)}
+    seqs = [p["data"]["seq"] for p in payloads]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 5  # the group's order
+    assert all(p["data"] == events[p["data"]["id"]] for p in payloads)  # the envelope
+
+    async def all_succeeded() -> list[dict[str, Any]] | None:
+        items = await _deliveries(wh_client, owner, hook["id"])
+        return items if {d["status"] for d in items} == {"succeeded"} else None
+
+    deliveries = await eventually(all_succeeded)
+    assert {g.headers["webhook-id"] for g in got} == {d["id"] for d in deliveries}
+
+
+async def test_a_failing_receiver_is_retried_with_the_same_webhook_id(
+    wh_client: httpx.AsyncClient, receiver: Receiver, worker: dict[str, Any]
+) -> None:
+    owner, gid = await _setup(wh_client)
+    url = receiver.on("/flaky", Behaviour(fail_times=3))
+    hook = await _hook(wh_client, owner, gid, url, ["focus_area.created"])
+    await _area(wh_client, owner, gid, "retried")
+    got = await receiver.wait_for("/flaky", 4)
+    assert len({g.headers["webhook-id"] for g in got}) == 1
+    (delivery,) = await _deliveries(wh_client, owner, hook["id"])
+    detail = await _wait_for_status(wh_client, owner, hook["id"], delivery["id"], "succeeded")
+    assert [a["status_code"] for a in detail["attempt_log"]] == [500, 500, 500, 200]
+    assert detail["attempts"] == 4
+    assert all(a["duration_ms"] >= 0 for a in detail["attempt_log"])
+    assert detail["attempt_log"][0]["response_excerpt"] == '{"error":"try later"}'
+
+
+async def _wait_for_status(
+    client: httpx.AsyncClient, owner: TestUser, hook_id: str, delivery_id: str, status: str
+) -> dict[str, Any]:
+    """The attempt is logged a moment after the receiver answered; wait for the record."""
+
+    async def check() -> dict[str, Any] | None:
+        r = await client.get(f"/webhooks/{hook_id}/deliveries/{delivery_id}", headers=owner.headers)
+        body: dict[str, Any] = r.json()
+        return body if body["status"] == status else None
+
+    result: dict[str, Any] = await eventually(check)
+    return result
+
+
+async def test_slow_gone_and_endless_receivers(
+    wh_client: httpx.AsyncClient, receiver: Receiver, worker: dict[str, Any]
+) -> None:
+    owner, gid = await _setup(wh_client)
+    slow = await _hook(
+        wh_client, owner, gid, receiver.on("/slow", Behaviour(hang=True)), ["focus_area.created"]
+    )
+    gone = await _hook(
+        wh_client, owner, gid, receiver.on("/gone", Behaviour(status=410)), ["focus_area.created"]
+    )
+    endless = await _hook(
+        wh_client,
+        owner,
+        gid,
+        receiver.on("/endless", Behaviour(endless=True)),
+        ["focus_area.created"],
+    )
+    await _area(wh_client, owner, gid, "one")
+    await receiver.wait_for("/gone", 1)
+    await receiver.wait_for("/endless", 1)
+    await receiver.wait_for("/slow", 2)  # timed out once, retried
+
+    (d,) = await _deliveries(wh_client, owner, slow["id"])
+    r = await wh_client.get(f"/webhooks/{slow['id']}/deliveries/{d['id']}", headers=owner.headers)
+    first = r.json()["attempt_log"][0]
+    assert first["status_code"] is None and "timed out" in first["error"]
+    assert first["duration_ms"] < 3000  # the 1.5 s timeout held
+
+    (d,) = await _deliveries(wh_client, owner, endless["id"])
+    detail = await _wait_for_status(wh_client, owner, endless["id"], d["id"], "succeeded")
+    assert len(detail["attempt_log"][0]["response_excerpt"]) == 64 * 1024
+
+    async def disabled() -> dict[str, Any] | None:
+        r = await wh_client.get(f"/webhooks/{gone['id']}", headers=owner.headers)
+        return None if r.json()["enabled"] else r.json()
+
+    assert "410" in (await eventually(disabled))["disabled_reason"]
+    types = [e["type"] for e in await events_of(wh_client, owner, gid)]
+    assert "webhook.disabled" in types
+    await _area(wh_client, owner, gid, "two")  # a disabled endpoint gets nothing more
+    await receiver.wait_for("/endless", 2)
+    assert len(receiver.at("/gone")) == 1
+
+
+async def test_a_redirect_to_a_private_address_is_not_followed(
+    wh_client: httpx.AsyncClient, receiver: Receiver, worker: dict[str, Any]
+) -> None:
+    inner = await Receiver(host="127.0.0.2").start()  # "private": not in the allowed hosts
+    try:
+        owner, gid = await _setup(wh_client)
+        url = receiver.on("/moved", Behaviour(redirect_to=inner.url("/internal")))
+        hook = await _hook(wh_client, owner, gid, url, ["focus_area.created"])
+        await _area(wh_client, owner, gid, "redirected")
+        await receiver.wait_for("/moved", 2)  # retried: a 3xx is a failure
+        (d,) = await _deliveries(wh_client, owner, hook["id"])
+        r = await wh_client.get(
+            f"/webhooks/{hook['id']}/deliveries/{d['id']}", headers=owner.headers
+        )
+        assert r.json()["attempt_log"][0]["status_code"] == 302
+        assert inner.received == []
+    finally:
+        await inner.stop()
+
+
+async def test_delivery_time_guard_refuses_a_target_that_became_private(
+    wh_app: FastAPI, wh_settings: Any, wh_client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    owner, gid = await _setup(wh_client)
+    hook = await _hook(wh_client, owner, gid, receiver.url("/rebound"), ["focus_area.created"])
+    strict = wh_settings.model_copy(update={"webhook_allowed_hosts": []})
+    async with running_worker(strict):
+        await _area(wh_client, owner, gid, "refused")
+
+        async def attempted() -> list[dict[str, Any]] | None:
+            items = await _deliveries(wh_client, owner, hook["id"])
+            return items if items and items[0]["attempts"] >= 1 else None
+
+        items = await eventually(attempted)
+    r = await wh_client.get(
+        f"/webhooks/{hook['id']}/deliveries/{items[0]['id']}", headers=owner.headers
+    )
+    assert r.json()["attempt_log"][0]["error"].startswith("refused")
+    assert receiver.received == []
+
+
+async def test_rotation_signs_with_both_secrets_and_redeliver_resends(
+    wh_client: httpx.AsyncClient, receiver: Receiver, worker: dict[str, Any]
+) -> None:
+    owner, gid = await _setup(wh_client)
+    hook = await _hook(wh_client, owner, gid, receiver.url("/rotated"), ["focus_area.created"])
+    r = await wh_client.post(f"/webhooks/{hook['id']}/rotate-secret", headers=owner.headers)
+    assert r.status_code == 200
+    new_secret = r.json()["secret"]
+    assert new_secret != hook["secret"]
+    await _area(wh_client, owner, gid, "rotated")
+    (got,) = await receiver.wait_for("/rotated", 1)
+    assert len(got.headers["webhook-signature"].split(" ")) == 2
+    _verify(hook["secret"], got)
+    _verify(new_secret, got)
+
+    (d,) = await _deliveries(wh_client, owner, hook["id"])
+    await _wait_for_status(wh_client, owner, hook["id"], d["id"], "succeeded")
+    r = await wh_client.post(
+        f"/webhooks/{hook['id']}/deliveries/{d['id']}/redeliver", headers=owner.headers
+    )
+    assert r.status_code == 202
+    again = await receiver.wait_for("/rotated", 2)
+    assert again[1].headers["webhook-id"] == got.headers["webhook-id"]
+    assert json.loads(again[1].body) == json.loads(got.body)
+
+
+async def test_test_ping_reports_the_receivers_answer(
+    wh_client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    owner, gid = await _setup(wh_client)
+    hook = await _hook(wh_client, owner, gid, receiver.url("/ping"))
+    r = await wh_client.post(f"/webhooks/{hook['id']}/test", headers=owner.headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["success"] is True and r.json()["status_code"] == 200
+    (got,) = receiver.at("/ping")
+    assert _verify(hook["secret"], got)["type"] == "webhook.test"
+
+
+async def test_an_endpoint_failing_for_too_long_is_disabled_and_owners_are_told(
+    wh_settings: Any, wh_client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    owner, gid = await _setup(wh_client)
+    url = receiver.on("/down", Behaviour(fail_times=1000))
+    hook = await _hook(wh_client, owner, gid, url, ["focus_area.created"])
+    # "Five days" shrunk to half a second, with retries that never run out first.
+    impatient = wh_settings.model_copy(
+        update={"webhook_disable_after_seconds": 0.5, "webhook_retry_schedule": [0.2] * 50}
+    )
+    async with running_worker(impatient):
+        await _area(wh_client, owner, gid, "never arrives")
+
+        async def disabled() -> dict[str, Any] | None:
+            r = await wh_client.get(f"/webhooks/{hook['id']}", headers=owner.headers)
+            return None if r.json()["enabled"] else r.json()
+
+        endpoint = await eventually(disabled)
+    assert endpoint["disabled_reason"] == "failing for too long"
+    (delivery,) = await _deliveries(wh_client, owner, hook["id"])
+    assert delivery["status"] == "failed"
+    events = await events_of(wh_client, owner, gid)
+    disabled_events = [e for e in events if e["type"] == "webhook.disabled"]
+    assert len(disabled_events) == 1
+    assert disabled_events[0]["data"]["webhook"]["id"] == hook["id"]
+    assert len(receiver.at("/down")) >= 3
+
+
+async def test_owners_are_notified_when_an_endpoint_is_disabled(
+    wh_app: FastAPI, wh_client: httpx.AsyncClient, receiver: Receiver, worker: dict[str, Any]
+) -> None:
+    owner, gid = await _setup(wh_client)
+    url = receiver.on("/gone-for-good", Behaviour(status=410))
+    hook = await _hook(wh_client, owner, gid, url, ["focus_area.created"])
+    await _area(wh_client, owner, gid, "last")
+
+    async def notified() -> list[dict[str, Any]] | None:
+        r = await wh_client.get("/notifications", headers=owner.headers)
+        items = [n for n in r.json()["items"] if n["type"] == "webhook.disabled"]
+        return items or None
+
+    (note,) = await eventually(notified)
+    assert note["data"]["title"] == url
+    assert note["data"]["subject"] == {"type": "webhook", "id": hook["id"]}
+
+
+async def test_retry_after_is_honoured(
+    wh_client: httpx.AsyncClient, receiver: Receiver, worker: dict[str, Any]
+) -> None:
+    owner, gid = await _setup(wh_client)
+    url = receiver.on("/busy", Behaviour(fail_times=1, retry_after="2"))
+    hook = await _hook(wh_client, owner, gid, url, ["focus_area.created"])
+    await _area(wh_client, owner, gid, "later please")
+    await receiver.wait_for("/busy", 2)
+    (d,) = await _deliveries(wh_client, owner, hook["id"])
+    detail = await _wait_for_status(wh_client, owner, hook["id"], d["id"], "succeeded")
+    first, second = (datetime.fromisoformat(a["attempted_at"]) for a in detail["attempt_log"])
+    # The schedule says 0.2 s; the receiver asked for 2 s.
+    assert (second - first).total_seconds() >= 2
