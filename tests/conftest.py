@@ -101,17 +101,31 @@ def settings(
     return s
 
 
-@pytest.fixture(scope="session")
-async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+@contextlib.asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[FastAPI]:
+    """The app with its lifespan running (relay, hub, connections)."""
     application = create_app(settings)
     async with LifespanManager(application):
         yield application
 
 
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+@contextlib.asynccontextmanager
+async def api_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to the app in-process, based at /api/v1."""
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test/api/v1") as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    async with running_app(settings) as application:
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with api_client(app) as c:
         yield c
 
 
@@ -169,15 +183,13 @@ def wh_settings(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Ite
 
 @pytest.fixture(scope="module")
 async def wh_app(wh_settings: Settings) -> AsyncIterator[FastAPI]:
-    app = create_app(wh_settings)
-    async with LifespanManager(app):
-        yield app
+    async with running_app(wh_settings) as application:
+        yield application
 
 
 @pytest.fixture
 async def wh_client(wh_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=wh_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test/api/v1") as c:
+    async with api_client(wh_app) as c:
         yield c
 
 

@@ -8,7 +8,7 @@ rolled-back transaction gives its number back: each group's `seq` is 1, 2, 3 …
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,3 +52,31 @@ async def record_event(
     await session.flush()
     session.info["events_written"] = True
     return ev
+
+
+class GroupObject(Protocol):
+    """Anything that belongs to one group: a meeting, a proposal, an action item…"""
+
+    id: uuid.UUID
+    group_id: uuid.UUID
+
+
+async def record_object_event(
+    *,
+    session: AsyncSession,
+    actor_id: uuid.UUID | None,
+    subject_type: str,
+    subject: GroupObject,
+    type: str,
+    data: dict[str, Any],
+) -> Event:
+    """`record_event` about one of a group's objects, in that object's group."""
+    return await record_event(
+        session=session,
+        group_id=subject.group_id,
+        type=type,
+        actor_id=actor_id,
+        subject_type=subject_type,
+        subject_id=subject.id,
+        data=data,
+    )

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import Forbidden, NotFound, ValidationFailed
-from app.core.events import record_event
+from app.core.events import record_object_event
 from app.groups.access import GroupContext, authorize_group, membership_of
 from app.meetings.schemas import MeetingRead, UserRef, dump
 from app.models import Meeting, Role, User
@@ -79,12 +79,11 @@ async def record_meeting_event(
 ) -> None:
     """Record `type` about `meeting`; the data always carries the meeting as it is now, so an
     integration can act without fetching it."""
-    await record_event(
+    await record_object_event(
         session=session,
-        group_id=meeting.group_id,
-        type=type,
         actor_id=ctx.user.id,
         subject_type="meeting",
-        subject_id=meeting.id,
+        subject=meeting,
+        type=type,
         data={"meeting": meeting_data(meeting), **data},
     )

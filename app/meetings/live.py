@@ -157,15 +157,7 @@ async def join(*, session: AsyncSession, ctx: GroupContext, meeting: Meeting) ->
     if not await _open_stays(session, meeting.id, ctx.user.id):
         session.add(Attendance(meeting_id=meeting.id, user_id=ctx.user.id, joined_at=utcnow()))
         await session.flush()
-        attendee = await _attendee(session, meeting, ctx.user.id)
-        await record_meeting_event(
-            session=session,
-            ctx=ctx,
-            meeting=meeting,
-            type="meeting.attendee_joined",
-            attendee=dump(attendee),
-            present_count=len(await _open_stays(session, meeting.id)),
-        )
+        await _attendance_changed(session, ctx, meeting, "meeting.attendee_joined")
     return await _attendee(session, meeting, ctx.user.id)
 
 
@@ -178,16 +170,22 @@ async def leave(*, session: AsyncSession, ctx: GroupContext, meeting: Meeting) -
         for stay in stays:
             stay.left_at = now
         await session.flush()
-        attendee = await _attendee(session, meeting, ctx.user.id)
-        await record_meeting_event(
-            session=session,
-            ctx=ctx,
-            meeting=meeting,
-            type="meeting.attendee_left",
-            attendee=dump(attendee),
-            present_count=len(await _open_stays(session, meeting.id)),
-        )
+        await _attendance_changed(session, ctx, meeting, "meeting.attendee_left")
     return await _attendee(session, meeting, ctx.user.id)
+
+
+async def _attendance_changed(
+    session: AsyncSession, ctx: GroupContext, meeting: Meeting, type: str
+) -> None:
+    attendee = await _attendee(session, meeting, ctx.user.id)
+    await record_meeting_event(
+        session=session,
+        ctx=ctx,
+        meeting=meeting,
+        type=type,
+        attendee=dump(attendee),
+        present_count=len(await _open_stays(session, meeting.id)),
+    )
 
 
 # --- raised hands and the floor ------------------------------------------------------------

@@ -11,7 +11,7 @@ from sqlmodel import col
 
 from app.core.changes import apply_changes
 from app.core.errors import Conflict, Forbidden, InvalidTransition, ValidationFailed
-from app.core.events import record_event
+from app.core.events import record_object_event
 from app.core.pagination import PageParams, paginate
 from app.groups.access import GroupContext
 from app.models import (
@@ -73,13 +73,12 @@ def _data(proposal: Proposal) -> dict[str, Any]:
 async def _event(
     session: AsyncSession, ctx: GroupContext, proposal: Proposal, type: str, data: dict[str, Any]
 ) -> None:
-    await record_event(
+    await record_object_event(
         session=session,
-        group_id=proposal.group_id,
-        type=type,
         actor_id=ctx.user.id,
         subject_type="proposal",
-        subject_id=proposal.id,
+        subject=proposal,
+        type=type,
         data=data,
     )
 

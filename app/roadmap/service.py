@@ -14,7 +14,7 @@ from sqlmodel import col
 from app.comments.service import delete_comments
 from app.core.changes import apply_changes
 from app.core.errors import Forbidden, ValidationFailed
-from app.core.events import record_event
+from app.core.events import record_event, record_object_event
 from app.core.pagination import PageParams, paginate
 from app.groups.access import GroupContext, membership_of
 from app.groups.focus_areas import list_focus_areas
@@ -227,13 +227,12 @@ def _str_or_none(value: uuid.UUID | None) -> str | None:
 async def _event(
     session: AsyncSession, ctx: GroupContext, item: ActionItem, type: str, data: dict[str, Any]
 ) -> None:
-    await record_event(
+    await record_object_event(
         session=session,
-        group_id=item.group_id,
-        type=type,
         actor_id=ctx.user.id,
         subject_type="action_item",
-        subject_id=item.id,
+        subject=item,
+        type=type,
         data=data,
     )
 
