@@ -13,8 +13,9 @@ import random
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from app.core.config import Settings
@@ -197,37 +198,33 @@ async def claim(
     session: AsyncSession, delivery_id: uuid.UUID, lease_seconds: float
 ) -> WebhookDelivery | None:
     """Take the delivery for one attempt, or None when it is not due, not first in its
-    endpoint's order, or taken by another worker (the lease is its `next_attempt_at`)."""
+    endpoint's order, or taken by another worker (the lease is its `next_attempt_at`).
+
+    One conditional UPDATE does it all: a concurrent claimer blocks on the row and then finds
+    the lease in the future, so exactly one wins.
+    """
     now = utcnow()
-    delivery = await session.get(WebhookDelivery, delivery_id)
-    if delivery is None or delivery.status != DeliveryStatus.pending:
-        return None
-    if delivery.next_attempt_at is not None and delivery.next_attempt_at > now:
-        return None
-    earlier = await session.execute(
-        select(func.count())
-        .select_from(WebhookDelivery)
-        .where(
-            col(WebhookDelivery.endpoint_id) == delivery.endpoint_id,
-            col(WebhookDelivery.status) == DeliveryStatus.pending,
-            col(WebhookDelivery.seq) < delivery.seq,
-        )
-    )
-    if earlier.scalar_one():
-        return None
-    taken = await session.execute(
+    earlier = aliased(WebhookDelivery)
+    stmt = (
         update(WebhookDelivery)
         .where(
             col(WebhookDelivery.id) == delivery_id,
             col(WebhookDelivery.status) == DeliveryStatus.pending,
-            col(WebhookDelivery.next_attempt_at) == delivery.next_attempt_at,
+            or_(
+                col(WebhookDelivery.next_attempt_at).is_(None),
+                col(WebhookDelivery.next_attempt_at) <= now,
+            ),
+            ~exists().where(
+                col(earlier.endpoint_id) == col(WebhookDelivery.endpoint_id),
+                col(earlier.status) == DeliveryStatus.pending,
+                col(earlier.seq) < col(WebhookDelivery.seq),
+            ),
         )
         .values(next_attempt_at=now + timedelta(seconds=lease_seconds))
+        .returning(WebhookDelivery)
         .execution_options(synchronize_session=False)
     )
-    if taken.rowcount != 1:  # type: ignore[attr-defined]
-        return None
-    await session.refresh(delivery)
+    delivery: WebhookDelivery | None = (await session.execute(stmt)).scalar_one_or_none()
     return delivery
 
 
