@@ -16,6 +16,7 @@ from app.core.errors import install_error_handlers
 from app.core.idempotency import IdempotencyMiddleware
 from app.core.limits import BodySizeLimitMiddleware
 from app.core.metrics import HttpMetrics, MetricsMiddleware
+from app.core.ratelimit import RateLimitMiddleware
 from app.core.redis import create_redis
 from app.events.router import router as events_router
 from app.groups.router import router as groups_router
@@ -127,8 +128,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router())
 
     # Added innermost first: metrics see every request, the size limit runs before anything
-    # reads the body, and idempotency wraps the routes.
+    # reads the body, rate limits before any work, and idempotency wraps the routes.
     app.add_middleware(IdempotencyMiddleware, settings=settings, session_factory=session_factory)
+    app.add_middleware(
+        RateLimitMiddleware, settings=settings, redis=lambda: getattr(app.state, "redis", None)
+    )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app

@@ -64,6 +64,10 @@ class ApiProcess:
             WG_ARGON2_TIME_COST="1",
             WG_ARGON2_MEMORY_COST_KIB="1024",
             WG_LOG_LEVEL="warning",
+            # A benchmark is one client writing as fast as it can: no rate limits.
+            WG_RATE_WRITES_PER_MINUTE_CREDENTIAL="0",
+            WG_RATE_WRITES_PER_MINUTE_IP="0",
+            WG_RATE_SIGN_INS_PER_MINUTE_IP="0",
             **env,
         )
         self.proc: asyncio.subprocess.Process | None = None

@@ -84,6 +84,10 @@ def make_settings(
         "redis_prefix": f"wgtest{uuid.uuid4().hex[:8]}",
         # Webhook tests deliver to receivers on this machine.
         "webhook_allowed_hosts": ["127.0.0.1"],
+        # The suite writes far faster than any person; tests/test_limits.py turns limits on.
+        "rate_writes_per_minute_credential": 0,
+        "rate_writes_per_minute_ip": 0,
+        "rate_sign_ins_per_minute_ip": 0,
         # Cheap hashing: the tests register hundreds of users.
         "argon2_time_cost": 1,
         "argon2_memory_cost_kib": 1024,

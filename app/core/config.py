@@ -80,7 +80,13 @@ class Settings(BaseSettings):
     # Reminders: a meeting reminder this long before the start.
     meeting_reminder_minutes: int = 60
 
+    # Rate limits per minute (0 turns one off); see app/core/ratelimit.py.
+    rate_writes_per_minute_credential: int = 300
+    rate_writes_per_minute_ip: int = 1200
+    rate_sign_ins_per_minute_ip: int = 20
+
     # Websockets
+    ws_max_connections_per_user: int = 20  # per API process
     ws_replay_limit: int = 1000
     ws_queue_size: int = 1000
     ws_heartbeat_seconds: float = 25.0

@@ -97,6 +97,10 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         return
     user_id = user.id
     del user
+    hub = app.state.hub
+    if len(hub.users.get(user_id, ())) >= settings.ws_max_connections_per_user:
+        await websocket.close(CLOSE_POLICY, "too many connections for this user")
+        return
 
     conn = Connection(
         websocket=websocket,
