@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 
 PASSWORD = "correct horse battery staple"
 
@@ -94,3 +97,15 @@ async def eventually(check: Any, timeout: float = 20, interval: float = 0.05) ->
         while not (result := await check()):  # noqa: ASYNC110 (no event exists to await)
             await asyncio.sleep(interval)
     return result
+
+
+@contextlib.contextmanager
+def settings_changed(app: FastAPI, **updates: Any) -> Iterator[None]:
+    """Run a block with some of the app's settings changed (code that reads
+    `app.state.settings` per request or per connection sees them), then restore them."""
+    original = app.state.settings
+    app.state.settings = original.model_copy(update=updates)
+    try:
+        yield
+    finally:
+        app.state.settings = original

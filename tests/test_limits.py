@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from app.core.config import Settings
 from tests.conftest import api_client, running_app
-from tests.helpers import PASSWORD, make_user, unique
+from tests.helpers import PASSWORD, make_user, settings_changed, unique
 from tests.ws import WsClient
 
 
@@ -73,10 +73,8 @@ async def test_websocket_connections_per_user_are_capped(
     app: FastAPI, client: httpx.AsyncClient, live_server: str
 ) -> None:
     user = await make_user(client, "tabs")
-    settings = app.state.settings
-    app.state.settings = settings.model_copy(update={"ws_max_connections_per_user": 2})
     clients: list[WsClient] = []
-    try:
+    with settings_changed(app, ws_max_connections_per_user=2):
         for _ in range(3):
             ws = await WsClient(f"ws://{live_server}/api/v1/ws", user.token).connect()
             clients.append(ws)
@@ -87,7 +85,5 @@ async def test_websocket_connections_per_user_are_capped(
         code, _ = await asyncio.wait_for(clients[2].closed, 10)
         assert code == 1008
         assert not clients[0].is_closed and not clients[1].is_closed
-    finally:
-        app.state.settings = settings
-        for ws in clients:
-            await ws.close()
+    for ws in clients:
+        await ws.close()

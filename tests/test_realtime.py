@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.helpers import TestUser, add_member, make_group, make_user
+from tests.helpers import TestUser, add_member, make_group, make_user, settings_changed
 from tests.ws import WsClient, seqs
 
 Connect = Callable[..., Any]
@@ -129,12 +129,8 @@ async def test_reset_when_after_cannot_be_replayed(
         "seq": 8,
     }
 
-    settings = app.state.settings
-    app.state.settings = settings.model_copy(update={"ws_replay_limit": 5})
-    try:
+    with settings_changed(app, ws_replay_limit=5):
         ws2 = await ws_connect(owner)
-    finally:
-        app.state.settings = settings
     await ws2.subscribe(group["id"], after=1)  # 7 behind, limit 5
     assert (await ws2.wait_for_message("reset"))["seq"] == 8
     assert not ws2.events
@@ -237,10 +233,6 @@ async def test_idle_connections_get_server_heartbeats(
     app: FastAPI, client: httpx.AsyncClient, ws_connect: Connect
 ) -> None:
     user = await make_user(client, "idle")
-    settings = app.state.settings
-    app.state.settings = settings.model_copy(update={"ws_heartbeat_seconds": 0.2})
-    try:
+    with settings_changed(app, ws_heartbeat_seconds=0.2):
         ws = await ws_connect(user)
-    finally:
-        app.state.settings = settings
     assert await ws.wait_for_message("heartbeat", timeout=5) == {"type": "heartbeat"}

@@ -12,7 +12,14 @@ from fastapi import FastAPI
 from standardwebhooks.webhooks import Webhook
 
 from tests.conftest import running_worker
-from tests.helpers import TestUser, events_of, eventually, make_group, make_user
+from tests.helpers import (
+    TestUser,
+    events_of,
+    eventually,
+    make_group,
+    make_user,
+    settings_changed,
+)
 from tests.receiver import Behaviour, Receiver
 
 
@@ -101,17 +108,15 @@ async def test_ssrf_guard_refuses_private_targets(
         # No DNS server in this sandbox: the test plays one that points the name at us.
         return ["127.0.0.1"]
 
-    settings = wh_app.state.settings
-    wh_app.state.settings = settings.model_copy(update={"webhook_allowed_hosts": []})
     wh_app.state.resolver = fake_dns
     try:
-        r = await wh_client.post(
-            f"/groups/{gid}/webhooks",
-            json={"url": url, "event_types": ["*"]},
-            headers=owner.headers,
-        )
+        with settings_changed(wh_app, webhook_allowed_hosts=[]):
+            r = await wh_client.post(
+                f"/groups/{gid}/webhooks",
+                json={"url": url, "event_types": ["*"]},
+                headers=owner.headers,
+            )
     finally:
-        wh_app.state.settings = settings
         del wh_app.state.resolver
     assert r.status_code == 422, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
