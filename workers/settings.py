@@ -85,17 +85,34 @@ async def stop_worker(worker: Worker, main_task: asyncio.Task[Any]) -> None:
     Jobs still running are cancelled first (arq runs them again later, and every job here is
     safe to run twice); only then does `close()` run `on_shutdown`, which stops the dispatcher
     and closes connections. arq's `close()` alone stops at the first cancelled job and skips
-    the shutdown, leaving the dispatcher running.
+    the shutdown. Every step is time-boxed: a job that will not stop must not keep the
+    process (or a test) from shutting down, and the background tasks are stopped regardless.
     """
     main_task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await main_task
     jobs = list(worker.tasks.values())
     for job in jobs:
         job.cancel()
-    await asyncio.gather(*jobs, return_exceptions=True)
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(SHUTDOWN_STEP_SECONDS):
+            await asyncio.gather(main_task, *jobs, return_exceptions=True)
     worker.tasks.clear()
-    await worker.close()
+    try:
+        async with asyncio.timeout(SHUTDOWN_STEP_SECONDS):
+            await worker.close()
+    except (TimeoutError, asyncio.CancelledError):
+        log.warning("worker did not close in time; stopping its background tasks")
+        await _stop_background(worker.ctx)
+
+
+async def _stop_background(ctx: dict[str, Any]) -> None:
+    for task in ctx.pop("background", []):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError, Exception):
+            async with asyncio.timeout(SHUTDOWN_STEP_SECONDS):
+                await task
+
+
+SHUTDOWN_STEP_SECONDS = 10.0
 
 
 def build_worker(settings: Settings, **overrides: Any) -> Worker:
@@ -120,10 +137,7 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
         ]
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
-        for task in ctx.get("background", []):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await _stop_background(ctx)
         if "webhook_http" in ctx:
             await ctx["webhook_http"].aclose()
         if "wg_redis" in ctx:
