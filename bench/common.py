@@ -130,20 +130,30 @@ def _children(pid: int) -> list[int]:
 
 
 def print_report(
-    title: str, columns: list[str], rows: list[dict[str, Any]], meta: dict[str, Any]
+    title: str,
+    columns: list[str],
+    rows: list[dict[str, Any]],
+    meta: dict[str, Any],
+    decimals: dict[str, int] | None = None,
 ) -> None:
-    """A table for people, then one JSON line for machines."""
+    """A table for people, then one JSON line for machines. Floats show one decimal unless
+    `decimals` names the column."""
+    places = decimals or {}
+
+    def cell(r: dict[str, Any], c: str) -> str:
+        return _fmt(r.get(c), places.get(c, 1))
+
     print(f"\n{title}")
-    widths = [max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in columns]
+    widths = [max(len(c), *(len(cell(r, c)) for r in rows)) for c in columns]
     print("  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True)))
     for r in rows:
-        print("  ".join(_fmt(r.get(c)).rjust(w) for c, w in zip(columns, widths, strict=True)))
+        print("  ".join(cell(r, c).rjust(w) for c, w in zip(columns, widths, strict=True)))
     print(json.dumps({"benchmark": title, **meta, "results": rows}))
 
 
-def _fmt(v: Any) -> str:
+def _fmt(v: Any, places: int = 1) -> str:
     if isinstance(v, float):
-        return f"{v:.1f}"
+        return f"{v:.{places}f}"
     return str(v)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Depends
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -51,21 +51,42 @@ async def membership_of(
 
 
 async def authorize_group(
-    *, session: AsyncSession, user: User, group_id: uuid.UUID, need: Role, write: bool
+    *,
+    session: AsyncSession,
+    user: User,
+    group_id: uuid.UUID,
+    need: Role,
+    write: bool,
+    not_found: str = "Group not found",
 ) -> GroupContext:
-    """Load the group and check that `user` holds at least `need` in it."""
-    group = await session.get(Group, group_id)
-    if group is None:
-        raise NotFound("Group not found")
-    ctx = GroupContext(group, user, await membership_of(session, group_id, user.id))
+    """Load the group and check that `user` holds at least `need` in it.
+
+    The group and the caller's membership come in one statement (this runs on every group
+    request); a write takes the group's row lock in it (see `lock_group`). For a request about
+    one of the group's objects, `not_found` is that object's missing message: an outsider gets
+    the very answer an unknown id gets, so they cannot tell that the id exists.
+    """
+    stmt = (
+        select(Group, Membership)
+        .outerjoin(
+            Membership,
+            and_(col(Membership.group_id) == col(Group.id), col(Membership.user_id) == user.id),
+        )
+        .where(col(Group.id) == group_id)
+    )
+    if write:
+        stmt = stmt.with_for_update(of=Group).execution_options(populate_existing=True)
+    row = (await session.execute(stmt)).one_or_none()
+    if row is None:
+        raise NotFound(not_found)
+    group, membership = row
+    ctx = GroupContext(group, user, membership)
     if ctx.role is None and group.visibility != Visibility.public:
-        raise NotFound("Group not found")
+        raise NotFound(not_found)
     if need != Role.observer and not ctx.has_role(need):
         raise Forbidden(f"This needs the {need.value} role in the group")
-    if write:
-        await lock_group(session, group)
-        if group.archived_at is not None:
-            raise Conflict("The group is archived; it is read-only")
+    if write and group.archived_at is not None:
+        raise Conflict("The group is archived; it is read-only")
     return ctx
 
 

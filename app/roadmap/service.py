@@ -14,7 +14,7 @@ from sqlmodel import col
 from app.comments.service import delete_comments
 from app.core.changes import apply_changes
 from app.core.errors import Forbidden, ValidationFailed
-from app.core.events import record_event, record_object_event
+from app.core.events import record_events, record_object_event
 from app.core.pagination import PageParams, paginate
 from app.groups.access import GroupContext, membership_of
 from app.groups.focus_areas import list_focus_areas
@@ -86,10 +86,15 @@ async def create_action_item(
 ) -> ActionItem:
     """Create an item in the caller's transaction, with `action_item.created` (and
     `action_item.assigned` when it has an owner). Meetings and proposals call this too."""
+    owner_to_check = data.owner_id
+    if ctx.membership is not None and ctx.membership.user_id == owner_to_check:
+        # The caller's own membership was read when the request was authorized (under the
+        # group lock for writes): no need to read it again.
+        owner_to_check = None
     await check_links(
         session=session,
         group_id=ctx.group.id,
-        owner_id=data.owner_id,
+        owner_id=owner_to_check,
         focus_area_id=data.focus_area_id,
         proposal_id=data.proposal_id,
         meeting_id=data.meeting_id,
@@ -101,25 +106,18 @@ async def create_action_item(
     session.add(item)
     await session.flush()
     payload = {"action_item": action_item_data(item)}
-    await record_event(
+    events: list[tuple[str, dict[str, Any]]] = [("action_item.created", payload)]
+    if item.owner_id is not None:
+        owners = {"owner_id": str(item.owner_id), "previous_owner_id": None}
+        events.append(("action_item.assigned", {**payload, **owners}))
+    await record_events(
         session=session,
         group_id=ctx.group.id,
-        type="action_item.created",
         actor_id=ctx.user.id,
         subject_type="action_item",
         subject_id=item.id,
-        data=payload,
+        events=events,
     )
-    if item.owner_id is not None:
-        await record_event(
-            session=session,
-            group_id=ctx.group.id,
-            type="action_item.assigned",
-            actor_id=ctx.user.id,
-            subject_type="action_item",
-            subject_id=item.id,
-            data={**payload, "owner_id": str(item.owner_id), "previous_owner_id": None},
-        )
     return item
 
 

@@ -27,16 +27,24 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 async def user_from_token(session: AsyncSession, settings: Settings, token: str) -> User | None:
     """Resolve a bearer token (JWT or API key) to an active user, or None."""
+    user: User | None
     if token.startswith(API_KEY_PREFIX):
-        key = (
-            await session.execute(select(ApiKey).where(col(ApiKey.key_hash) == hash_api_key(token)))
-        ).scalar_one_or_none()
-        if key is None or key.revoked_at is not None:
+        # The key and its user in one statement: this runs on every request.
+        row = (
+            await session.execute(
+                select(ApiKey, User)
+                .join(User, col(User.id) == col(ApiKey.user_id))
+                .where(col(ApiKey.key_hash) == hash_api_key(token))
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        key, user = row
+        if key.revoked_at is not None:
             return None
         now = utcnow()
         if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
             key.last_used_at = now
-        user = await session.get(User, key.user_id)
     else:
         user_id = decode_access_token(settings, token)
         user = await session.get(User, user_id) if user_id else None
