@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 
 from arq.connections import ArqRedis
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_session_factory
@@ -16,6 +16,8 @@ from app.core.errors import install_error_handlers
 from app.core.idempotency import IdempotencyMiddleware
 from app.core.limits import BodySizeLimitMiddleware
 from app.core.metrics import HttpMetrics, MetricsMiddleware
+from app.core.nul import no_nul_in_url
+from app.core.openapi import install_openapi
 from app.core.ratelimit import RateLimitMiddleware
 from app.core.redis import create_redis
 from app.events.router import router as events_router
@@ -39,7 +41,7 @@ API_PREFIX = "/api/v1"
 
 
 def api_router() -> APIRouter:
-    router = APIRouter(prefix=API_PREFIX)
+    router = APIRouter(prefix=API_PREFIX, dependencies=[Depends(no_nul_in_url)])
     for sub in (
         users_router,
         organizations_router,
@@ -126,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(ops_router)
     app.include_router(api_router())
+    install_openapi(app)
 
     # Added innermost first: metrics see every request, the size limit runs before anything
     # reads the body, rate limits before any work, and idempotency wraps the routes.

@@ -99,7 +99,8 @@ def problem_response(
     }
     if errors is not None:
         body["errors"] = errors
-    body.update(extra or {})
+    # Extension members add to the standard ones and never replace them (RFC 9457 §3.2).
+    body.update({k: v for k, v in (extra or {}).items() if k not in body})
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 

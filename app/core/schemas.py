@@ -2,13 +2,67 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import re
+from datetime import date
+from typing import Annotated, Any, ClassVar, Self
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator, model_validator
+
+from app.core.nul import refuse_nul
 
 
 class InputModel(BaseModel):
-    """Request bodies refuse unknown fields, so nobody sets `is_admin` or a role by accident."""
+    """Request bodies refuse unknown fields, so nobody sets `is_admin` or a role by accident,
+    and text holding NUL characters (app/core/nul.py)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    _no_nul = field_validator("*")(refuse_nul)
+
+
+def _document_not_null(schema: dict[str, Any], model: type[Any]) -> None:
+    """In the JSON schema, the `not_null` fields of a PatchModel may be left out, not null."""
+    for name in getattr(model, "not_null", ()):
+        field = schema.get("properties", {}).get(name, {})
+        options = [o for o in field.pop("anyOf", []) if o != {"type": "null"}]
+        if len(options) == 1:
+            field.update(options[0])
+        elif options:
+            field["anyOf"] = options
+        if field.get("default", ...) is None:
+            del field["default"]
+
+
+class PatchModel(InputModel):
+    """A PATCH body: a field left out keeps its value. Fields named in `not_null` have no
+    empty value (their column is NOT NULL), so `null` for them is a 422 rather than reaching
+    the database, and the schema documents them as non-nullable."""
+
+    model_config = ConfigDict(json_schema_extra=_document_not_null)
+    not_null: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _refuse_nulls(self) -> Self:
+        for name in self.not_null:
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
+
+
+def _not_a_number(value: Any) -> Any:
+    # Pydantic reads a number, or text that is one, as a Unix timestamp: `0` would quietly
+    # become 1970-01-01. The API takes the RFC 3339 text it documents.
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError("expected an RFC 3339 date or date-time, not a number")
+    return value
+
+
+# For dates and times in request bodies and queries: `Annotated[datetime, TextOnly]`.
+TextOnly = BeforeValidator(_not_a_number)
+Day = Annotated[date, TextOnly]
 
 
 class OutputModel(BaseModel):

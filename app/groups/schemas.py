@@ -5,7 +5,7 @@ from datetime import datetime
 
 from pydantic import EmailStr, Field, model_validator
 
-from app.core.schemas import InputModel, OutputModel
+from app.core.schemas import InputModel, OutputModel, PatchModel
 from app.models import Role, Visibility
 
 
@@ -15,7 +15,9 @@ class GroupCreate(InputModel):
     visibility: Visibility = Visibility.private
 
 
-class GroupUpdate(InputModel):
+class GroupUpdate(PatchModel):
+    not_null = ("name", "visibility")
+
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=10_000)
     visibility: Visibility | None = None
@@ -46,7 +48,9 @@ class MemberCreate(InputModel):
         return self
 
 
-class MemberUpdate(InputModel):
+class MemberUpdate(PatchModel):
+    not_null = ("role",)
+
     role: Role | None = None
     organization_id: uuid.UUID | None = None
 
@@ -66,7 +70,9 @@ class FocusAreaCreate(InputModel):
     position: int | None = Field(default=None, ge=1, le=10_000)
 
 
-class FocusAreaUpdate(InputModel):
+class FocusAreaUpdate(PatchModel):
+    not_null = ("title",)
+
     title: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=10_000)
     position: int | None = Field(default=None, ge=1, le=10_000)

@@ -56,7 +56,7 @@ def next_status(status: MeetingStatus, action: Action) -> MeetingStatus:
         moves = ", ".join(allowed) if allowed else "none (it is final)"
         raise InvalidTransition(
             f"Cannot {action.value} a meeting that is {status.value}; allowed: {moves}",
-            extra={"status": status.value, "allowed": allowed},
+            extra={"meeting_status": status.value, "allowed": allowed},
         )
     return target
 
@@ -67,5 +67,5 @@ def require_status(meeting: Meeting, allowed: Collection[MeetingStatus], doing: 
         wanted = " or ".join(sorted(s.value for s in allowed))
         raise Conflict(
             f"Cannot {doing}: the meeting is {meeting.status.value}, it must be {wanted}",
-            extra={"status": meeting.status.value},
+            extra={"meeting_status": meeting.status.value},
         )

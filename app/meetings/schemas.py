@@ -3,12 +3,19 @@ from __future__ import annotations
 import functools
 import uuid
 import zoneinfo
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, Field, computed_field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    Field,
+    StrictBool,
+    computed_field,
+    model_validator,
+)
 
-from app.core.schemas import InputModel, OutputModel
+from app.core.schemas import Day, InputModel, OutputModel, TextOnly
 from app.meetings.lifecycle import allowed_actions
 from app.models import MeetingMode, MeetingStatus, Priority, RsvpResponse
 from app.roadmap.schemas import ActionItemRead
@@ -30,7 +37,7 @@ def _to_utc(value: datetime) -> datetime:
 
 
 # Offsets are required (a naive time is ambiguous across the group's countries); stored in UTC.
-UTCInstant = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+UTCInstant = Annotated[AwareDatetime, TextOnly, AfterValidator(_to_utc)]
 TimeZone = Annotated[
     str, Field(max_length=64, examples=["America/Santiago"]), AfterValidator(_iana_zone)
 ]
@@ -195,7 +202,7 @@ class HandRead(OutputModel):
 
 class MinutesUpdate(InputModel):
     body: str = Field(max_length=500_000, description="markdown")
-    published: bool = False
+    published: StrictBool = False
 
 
 class MinutesRead(OutputModel):
@@ -212,7 +219,7 @@ class DecisionActionItem(InputModel):
     title: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=20_000)
     owner_id: uuid.UUID | None = Field(default=None, description="must be a member of the group")
-    due_date: date | None = None
+    due_date: Day | None = None
     priority: Priority = Priority.medium
     focus_area_id: uuid.UUID | None = None
 

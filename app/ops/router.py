@@ -43,7 +43,11 @@ async def readyz(request: Request) -> Response:
     )
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}}},
+)
 async def metrics(request: Request) -> Response:
     """Prometheus text exposition."""
     return Response(

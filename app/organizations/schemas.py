@@ -2,12 +2,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pycountry
-from pydantic import AnyHttpUrl, BaseModel, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BaseModel,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
 
-from app.core.schemas import InputModel, OutputModel
+from app.core.schemas import InputModel, OutputModel, PatchModel
 from app.models import OrganizationKind
 
 
@@ -28,6 +36,8 @@ def _sectors(sectors: list[str]) -> list[str]:
     return list(seen)
 
 
+# Validated as a URL, then kept as text: a pydantic URL object is no column value.
+Website = Annotated[AnyHttpUrl, AfterValidator(str), PlainSerializer(str, return_type=str)]
 Latitude = Field(default=None, ge=-90, le=90)
 Longitude = Field(default=None, ge=-180, le=180)
 
@@ -54,13 +64,15 @@ class OrganizationCreate(InputModel, _Coordinates):
     latitude: float | None = Latitude
     longitude: float | None = Longitude
     sectors: list[str] = Field(default_factory=list, max_length=50)
-    website: AnyHttpUrl | None = None
+    website: Website | None = None
 
     _check_country = field_validator("country")(_country)
     _check_sectors = field_validator("sectors")(_sectors)
 
 
-class OrganizationUpdate(InputModel, _Coordinates):
+class OrganizationUpdate(PatchModel, _Coordinates):
+    not_null = ("name", "kind", "country", "sectors")
+
     name: str | None = Field(default=None, min_length=1, max_length=200)
     kind: OrganizationKind | None = None
     country: str | None = None
@@ -68,7 +80,7 @@ class OrganizationUpdate(InputModel, _Coordinates):
     latitude: float | None = Latitude
     longitude: float | None = Longitude
     sectors: list[str] | None = Field(default=None, max_length=50)
-    website: AnyHttpUrl | None = None
+    website: Website | None = None
 
     @field_validator("country")
     @classmethod

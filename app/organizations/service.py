@@ -78,8 +78,7 @@ async def update(
 ) -> Organization:
     if not (actor.is_admin or org.created_by == actor.id):
         raise Forbidden("Only whoever registered the organization (or an admin) may edit it")
-    body = OrganizationUpdate.model_validate(data.model_dump(mode="json", exclude_unset=True))
-    apply_changes(org, body)
+    apply_changes(org, data)
     await session.flush()
     return org
 

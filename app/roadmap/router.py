@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -14,6 +13,7 @@ from app.core.db import SessionDep
 from app.core.deps import IfMatch, check_if_match, set_etag
 from app.core.errors import DomainError, Forbidden, ValidationFailed
 from app.core.pagination import Page, PageParams, page_params
+from app.core.schemas import Day
 from app.groups.access import GroupContext, GroupMember
 from app.models import ActionItem, ActionItemStatus, Role, User
 from app.roadmap import bulk, service
@@ -42,7 +42,7 @@ async def item_filters(
     proposal_id: Annotated[uuid.UUID | None, Query()] = None,
     meeting_id: Annotated[uuid.UUID | None, Query()] = None,
     due_before: Annotated[
-        date | None, Query(description="due strictly before this date (YYYY-MM-DD)")
+        Day | None, Query(description="due strictly before this date (YYYY-MM-DD)")
     ] = None,
     overdue: Annotated[
         bool | None,
@@ -264,6 +264,7 @@ _IMPORT_BODY: dict[str, Any] = {
     "/groups/{group_id}/action-items/import",
     response_model=ImportResult,
     openapi_extra=_IMPORT_BODY,
+    responses={415: {"description": "The body is neither text/csv nor multipart/form-data"}},
 )
 async def import_action_items(
     request: Request, ctx: Moderator, session: SessionDep

@@ -5,7 +5,7 @@ from datetime import date, datetime
 
 from pydantic import Field, computed_field, model_validator
 
-from app.core.schemas import InputModel, OutputModel
+from app.core.schemas import Day, InputModel, OutputModel
 from app.models import ActionItemStatus, Priority
 from app.models.base import utcnow
 
@@ -24,7 +24,7 @@ class ActionItemFields(InputModel):
     title: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=20_000)
     owner_id: uuid.UUID | None = Field(default=None, description="must be a member of the group")
-    due_date: date | None = None
+    due_date: Day | None = None
     priority: Priority = Priority.medium
     focus_area_id: uuid.UUID | None = None
 
@@ -41,7 +41,7 @@ class ActionItemUpdate(InputModel):
     title: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=20_000)
     owner_id: uuid.UUID | None = Field(default=None, description="must be a member of the group")
-    due_date: date | None = None
+    due_date: Day | None = None
     priority: Priority | None = None
     status: ActionItemStatus | None = None
     progress: int | None = Field(default=None, ge=0, le=100, description="percent, 0-100")

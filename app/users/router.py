@@ -9,6 +9,7 @@ from sqlmodel import col
 
 from app.core.db import SessionDep
 from app.core.deps import IfMatch, SettingsDep, check_if_match, set_etag
+from app.core.nul import NoNul
 from app.core.pagination import Page, PageParams, page_params, paginate
 from app.models import ApiKey
 from app.users import service
@@ -32,10 +33,15 @@ async def register(data: UserCreate, session: SessionDep, settings: SettingsDep)
     return UserRead.model_validate(user)
 
 
-@router.post("/auth/token", response_model=TokenRead)
+@router.post(
+    "/auth/token",
+    response_model=TokenRead,
+    responses={401: {"description": "Incorrect email or password"}},
+)
 async def token(
-    username: Annotated[str, Form(max_length=320)],
-    password: Annotated[str, Form(max_length=256)],
+    # Form fields sent empty count as missing (FastAPI), hence the documented minimum.
+    username: Annotated[str, Form(min_length=1, max_length=320), NoNul],
+    password: Annotated[str, Form(min_length=1, max_length=256), NoNul],
     session: SessionDep,
     settings: SettingsDep,
 ) -> TokenRead:

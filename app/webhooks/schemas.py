@@ -4,7 +4,7 @@ import re
 import uuid
 from datetime import datetime
 
-from pydantic import AnyHttpUrl, Field, field_validator
+from pydantic import AnyHttpUrl, Field, StrictBool, field_validator
 
 from app.core.schemas import InputModel, OutputModel
 from app.models import DeliveryStatus
@@ -31,7 +31,9 @@ class WebhookUpdate(InputModel):
     url: AnyHttpUrl | None = None
     event_types: list[str] | None = Field(default=None, min_length=1, max_length=50)
     description: str | None = Field(default=None, max_length=500)
-    enabled: bool | None = Field(default=None, description="true re-enables a disabled endpoint")
+    enabled: StrictBool | None = Field(
+        default=None, description="true re-enables a disabled endpoint"
+    )
 
     @field_validator("event_types")
     @classmethod

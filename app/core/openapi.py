@@ -1,0 +1,129 @@
+"""The OpenAPI document, with the error responses of every operation documented in one place.
+
+Every error leaves through app/core/errors.py as RFC 9457 problem+json, whichever layer raised
+it (middleware, validation, a domain service), so the errors an operation can answer are read
+off what the operation takes rather than repeated route by route: credentials, path ids, a
+body, an `If-Match` header, a write method. Responses a route documents itself are kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import models_json_schema
+
+from app.core.errors import PROBLEM_JSON
+
+WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
+_REF = "#/components/schemas/{model}"
+
+
+class FieldError(BaseModel):
+    """Where the input is wrong, and why (a CSV import adds `row` and `column`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    loc: list[str] = Field(description='e.g. ["body", "title"] or ["query", "cursor"]')
+    msg: str | None = None
+    type: str | None = None
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; some problems add members of their own (e.g. `allowed`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="URI naming the kind of problem")
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError] | None = Field(
+        default=None, description="the fields at fault, for 400 and 422"
+    )
+
+
+# Why each status can happen; an operation lists those that its inputs make possible.
+REASONS = {
+    400: "Malformed request: the body is not valid JSON, a cursor or Idempotency-Key is invalid",
+    401: "Missing, invalid, expired or revoked credentials",
+    403: "Signed in, but not allowed to do this",
+    404: "No such object, or one in a private group the caller cannot see",
+    409: "Conflicts with the current state (e.g. an invalid transition, a duplicate, "
+    "an archived group, an Idempotency-Key still in progress)",
+    412: "`If-Match` does not name the current version",
+    413: "The request body is over the size limit (1 MiB)",
+    422: "Invalid input (the `errors` member says where), or an Idempotency-Key reused with "
+    "another body",
+    429: "Rate limited; `Retry-After` says when to try again",
+}
+
+
+def problem_statuses(method: str, operation: dict[str, Any]) -> list[int]:
+    """The error statuses `operation` can answer, from its inputs."""
+    params = operation.get("parameters", [])
+    located = {(p["in"], p["name"].lower()) for p in params}
+    has_body = "requestBody" in operation
+    signed_in = bool(operation.get("security"))
+    write = method in WRITE_METHODS
+    # POSTs by a signed-in caller honour Idempotency-Key (app/core/idempotency.py).
+    idempotent = method == "post" and signed_in
+    statuses = set()
+    if has_body or ("query", "cursor") in located or idempotent:
+        statuses.add(400)
+    if signed_in:
+        statuses |= {401, 403}
+    if any(p["in"] == "path" for p in params):
+        statuses.add(404)
+    if write:
+        statuses |= {409, 429}
+    if ("header", "if-match") in located:
+        statuses.add(412)
+    if has_body:
+        statuses.add(413)
+    if params or has_body or idempotent:
+        statuses.add(422)
+    return sorted(statuses)
+
+
+def _problem_content() -> dict[str, Any]:
+    return {PROBLEM_JSON: {"schema": {"$ref": _REF.format(model="Problem")}}}
+
+
+def _is_fastapi_validation_error(response: dict[str, Any]) -> bool:
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    return bool(schema.get("$ref", "").endswith("/HTTPValidationError"))
+
+
+def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Add the problem+json error responses to every operation of `openapi` (in place)."""
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    _, definitions = models_json_schema([(Problem, "serialization")], ref_template=_REF)
+    schemas.update(definitions["$defs"])
+    for methods in openapi.get("paths", {}).values():
+        for method, operation in methods.items():
+            responses = operation.setdefault("responses", {})
+            # FastAPI documents its own 422 body; ours is a Problem (app/core/errors.py).
+            if _is_fastapi_validation_error(responses.get("422", {})):
+                del responses["422"]
+            for status in problem_statuses(method, operation):
+                responses.setdefault(str(status), {"description": REASONS[status]})
+            for status, response in responses.items():
+                if status[0] in "45" and "content" not in response:
+                    response["content"] = _problem_content()
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    return openapi
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Serve FastAPI's document with the error responses added (built once, on first use)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
