@@ -6,14 +6,19 @@ import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.core.idempotency import _fingerprint as request_fingerprint
 from app.main import create_app
+from app.models import IdempotencyRecord
+from app.models.base import utcnow
 from tests.conftest import make_settings
 from tests.helpers import TestUser as ApiUser  # aliased: pytest would try to collect TestUser
 from tests.helpers import make_group, make_user, unique
@@ -325,3 +330,30 @@ async def test_concurrent_patches_with_same_etag(client: httpx.AsyncClient) -> N
     r = await client.get(f"/groups/{group['id']}/events", headers=owner.headers)
     updates = [e for e in r.json()["items"] if e["type"] == "group.updated"]
     assert len(updates) == 1
+
+
+async def test_a_key_left_pending_by_a_dead_process_is_taken_over_after_a_while(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """An API process killed mid-request leaves its key pending. A retry gets 409 while that
+    request could still be running, and runs for real once it cannot be."""
+    user = await make_user(client, "idem-abandoned")
+    name = unique("after-crash")
+    raw = json.dumps({"name": name, "visibility": "private"}).encode()
+    request = {"method": "POST", "path": f"{client.base_url.path.rstrip('/')}/groups"}
+    limit = app.state.settings.idempotency_abandoned_seconds
+    for age, expect in ((limit / 2, 409), (limit * 2, 201)):
+        key = unique("dead-key")
+        async with app.state.session_factory() as session, session.begin():
+            session.add(
+                IdempotencyRecord(
+                    scope=user.id,
+                    key=key,
+                    fingerprint=request_fingerprint(request, raw),
+                    created_at=utcnow() - timedelta(seconds=age),
+                )
+            )
+        headers = {**user.headers, "Idempotency-Key": key, "Content-Type": "application/json"}
+        r = await client.post("/groups", content=raw, headers=headers)
+        assert r.status_code == expect, r.text
+    assert (await _group_names(client, user)).count(name) == 1

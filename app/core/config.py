@@ -34,6 +34,9 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = 1024 * 1024
     idempotency_ttl_seconds: int = 24 * 3600
+    # A key still pending after this long belongs to a request whose API process died: a retry
+    # may take it over. Far longer than any of our requests runs.
+    idempotency_abandoned_seconds: int = 120
     db_pool_size: int = 10
     db_max_overflow: int = 20
     # `wg serve` runs the arq worker inside the API process (the embedded deployment).

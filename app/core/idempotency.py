@@ -3,9 +3,12 @@
 The first request with a key inserts a pending record (the unique key makes a concurrent twin
 fail to insert and get 409). When it finishes below 500, its status, headers and body are stored
 and replayed to every retry with the same key and body; the same key with another body is 422.
-A 5xx frees the key so the client can retry for real. Keys are scoped to the signed-in user;
-anonymous requests (register, login) are not deduplicated, so one person's response can never be
-replayed to another.
+A 5xx frees the key so the client can retry for real. So does a record left pending by an API
+process that died mid-request, once it is older than `idempotency_abandoned_seconds`: otherwise
+the key would answer 409 for its whole TTL. (Had that process already committed its write, the
+retry runs it again; the window is the few milliseconds between that commit and storing the
+answer.) Keys are scoped to the signed-in user; anonymous requests (register, login) are not
+deduplicated, so one person's response can never be replayed to another.
 """
 
 from __future__ import annotations
@@ -119,13 +122,22 @@ class IdempotencyMiddleware:
                     existing = await _get(session, user_scope, key)
                     if existing is None:
                         continue  # released meanwhile: try to claim again
-                    expired = utcnow() - existing.created_at > timedelta(
-                        seconds=self.settings.idempotency_ttl_seconds
-                    )
-                    if not expired:
+                    if not self._outlived(existing):
                         return existing
                     await session.delete(existing)
         raise RuntimeError("could not claim idempotency key")  # pragma: no cover
+
+    def _outlived(self, record: IdempotencyRecord) -> bool:
+        """Past its TTL, or pending for longer than any live request can take (its process
+        died before storing the answer or freeing the key; otherwise the key would answer 409
+        for the whole TTL)."""
+        age = utcnow() - record.created_at
+        limit = (
+            self.settings.idempotency_ttl_seconds
+            if record.status_code is not None
+            else self.settings.idempotency_abandoned_seconds
+        )
+        return age > timedelta(seconds=limit)
 
     async def _answer_from(
         self,
