@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
@@ -361,3 +362,54 @@ async def test_retry_after_is_honoured(
     first, second = (datetime.fromisoformat(a["attempted_at"]) for a in detail["attempt_log"])
     # The schedule says 0.2 s; the receiver asked for 2 s.
     assert (second - first).total_seconds() >= 2
+
+
+async def test_a_delivery_held_behind_an_undispatched_event_is_restarted_by_its_dispatch(
+    wh_app: FastAPI, wh_client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    """Two workers can dispatch a group's events out of order. A delivery of event N+1 that
+    tried to go before event N was dispatched is held back, and N's dispatch restarts it
+    (rather than leaving it to the periodic sweep)."""
+    from arq.jobs import Job, JobStatus
+
+    from app.events.dispatch import Dispatcher
+    from app.realtime.keys import RedisKeys
+    from app.webhooks import service
+    from workers.settings import HANDLERS
+
+    owner, gid = await _setup(wh_client)
+    await _hook(wh_client, owner, gid, receiver.url("/created"), ["focus_area.created"])
+    await _hook(wh_client, owner, gid, receiver.url("/updated"), ["focus_area.updated"])
+    r = await wh_client.post(
+        f"/groups/{gid}/focus-areas", json={"title": "A"}, headers=owner.headers
+    )
+    assert r.status_code == 201, r.text
+    r = await wh_client.patch(
+        f"/focus-areas/{r.json()['id']}", json={"title": "B"}, headers=owner.headers
+    )
+    assert r.status_code == 200, r.text
+    *before, created, updated = await events_of(wh_client, owner, gid)
+    assert (created["type"], updated["type"]) == ("focus_area.created", "focus_area.updated")
+
+    state = wh_app.state
+    dispatcher = Dispatcher(
+        settings=state.settings,
+        session_factory=state.session_factory,
+        redis=state.redis,
+        handlers=HANDLERS,
+        jobs=state.jobs,
+    )
+    # No worker runs here: this test plays the dispatchers, N+1 before N.
+    for event in before:
+        assert await dispatcher.dispatch(UUID(event["id"]))
+    assert await dispatcher.dispatch(UUID(updated["id"]))
+    async with state.session_factory() as session, session.begin():
+        (held,) = await service.first_due_after(session, UUID(gid), created["seq"] - 1)
+        assert await service.claim(session, held[0], 10) is None  # N is not dispatched yet
+
+    assert await dispatcher.dispatch(UUID(created["id"]))
+    queue = RedisKeys(state.settings.redis_prefix).arq_queue
+    restart = Job(f"whd:{held[0]}:0:after{created['seq']}", state.jobs, _queue_name=queue)
+    assert await restart.status() == JobStatus.queued
+    async with state.session_factory() as session, session.begin():
+        assert (await service.claim(session, held[0], 10)) is not None

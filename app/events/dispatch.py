@@ -49,6 +49,8 @@ class DispatchContext:
     settings: Settings
     redis: Redis
     jobs: ArqRedis | None = None
+    # For after-commit actions that must read what other transactions committed meanwhile.
+    session_factory: SessionFactory | None = None
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
@@ -78,7 +80,12 @@ class Dispatcher:
 
     async def dispatch(self, event_id: uuid.UUID) -> bool:
         """Handle one event unless it already was; True if this call dispatched it."""
-        ctx = DispatchContext(settings=self.settings, redis=self.redis, jobs=self.jobs)
+        ctx = DispatchContext(
+            settings=self.settings,
+            redis=self.redis,
+            jobs=self.jobs,
+            session_factory=self.session_factory,
+        )
         async with self.session_factory() as session, session.begin():
             # The row lock makes two dispatchers of the same event take turns; the second
             # sees dispatched_at and stops.

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
 from app.core.config import Settings
@@ -94,7 +95,12 @@ async def get_authorized(
     if endpoint is None:
         raise NotFound("Webhook not found")
     ctx = await authorize_group(
-        session=session, user=user, group_id=endpoint.group_id, need=Role.owner, write=write
+        session=session,
+        user=user,
+        group_id=endpoint.group_id,
+        need=Role.owner,
+        write=write,
+        not_found="Webhook not found",
     )
     return endpoint, ctx
 
@@ -194,6 +200,23 @@ async def create_deliveries(session: AsyncSession, event: Event) -> list[uuid.UU
 # --- delivery state machine ------------------------------------------------------------------
 
 
+def _due_and_first_in_line(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """A pending delivery whose time has come and that no earlier one of its endpoint precedes."""
+    earlier = aliased(WebhookDelivery)
+    return (
+        col(WebhookDelivery.status) == DeliveryStatus.pending,
+        or_(
+            col(WebhookDelivery.next_attempt_at).is_(None),
+            col(WebhookDelivery.next_attempt_at) <= now,
+        ),
+        ~exists().where(
+            col(earlier.endpoint_id) == col(WebhookDelivery.endpoint_id),
+            col(earlier.status) == DeliveryStatus.pending,
+            col(earlier.seq) < col(WebhookDelivery.seq),
+        ),
+    )
+
+
 async def claim(
     session: AsyncSession, delivery_id: uuid.UUID, lease_seconds: float
 ) -> WebhookDelivery | None:
@@ -204,20 +227,17 @@ async def claim(
     the lease in the future, so exactly one wins.
     """
     now = utcnow()
-    earlier = aliased(WebhookDelivery)
     stmt = (
         update(WebhookDelivery)
         .where(
             col(WebhookDelivery.id) == delivery_id,
-            col(WebhookDelivery.status) == DeliveryStatus.pending,
-            or_(
-                col(WebhookDelivery.next_attempt_at).is_(None),
-                col(WebhookDelivery.next_attempt_at) <= now,
-            ),
+            *_due_and_first_in_line(now),
+            # Workers dispatch events concurrently, so an earlier event of the group may not
+            # have its deliveries yet; wait for it rather than overtake it.
             ~exists().where(
-                col(earlier.endpoint_id) == col(WebhookDelivery.endpoint_id),
-                col(earlier.status) == DeliveryStatus.pending,
-                col(earlier.seq) < col(WebhookDelivery.seq),
+                col(Event.group_id) == col(WebhookDelivery.group_id),
+                col(Event.seq) < col(WebhookDelivery.seq),
+                col(Event.dispatched_at).is_(None),
             ),
         )
         .values(next_attempt_at=now + timedelta(seconds=lease_seconds))
@@ -322,6 +342,21 @@ async def disable(*, session: AsyncSession, endpoint: WebhookEndpoint, reason: s
         subject_id=endpoint.id,
         data={"webhook": webhook_read(endpoint).model_dump(mode="json"), "reason": reason},
     )
+
+
+async def first_due_after(
+    session: AsyncSession, group_id: uuid.UUID, seq: int
+) -> list[tuple[uuid.UUID, int]]:
+    """(id, attempts) of each endpoint's first pending delivery in the group that is due now
+    and belongs to an event after `seq`."""
+    rows = await session.execute(
+        select(col(WebhookDelivery.id), col(WebhookDelivery.attempts)).where(
+            col(WebhookDelivery.group_id) == group_id,
+            col(WebhookDelivery.seq) > seq,
+            *_due_and_first_in_line(utcnow()),
+        )
+    )
+    return [(row[0], row[1]) for row in rows]
 
 
 async def next_in_line(session: AsyncSession, endpoint_id: uuid.UUID) -> WebhookDelivery | None:

@@ -48,15 +48,30 @@ async def enqueue_delivery(
 
 
 async def handle_event(session: AsyncSession, event: Event, ctx: DispatchContext) -> None:
-    """Dispatcher handler: the event's deliveries, sent right after the commit."""
+    """Dispatcher handler: the event's deliveries, sent right after the commit.
+
+    After the commit it also restarts deliveries of later events that `claim` held back
+    while this event was not dispatched yet (workers dispatch a group's events concurrently).
+    Looking only after our commit closes the race: a later delivery committed after this
+    look is claimed after our commit and so is not held back.
+    """
     created = await service.create_deliveries(session, event)
-    if not created or ctx.jobs is None:
+    jobs, factory = ctx.jobs, ctx.session_factory
+    if jobs is None:
         return  # without a job pool the sweep picks them up
-    jobs = ctx.jobs
 
     async def send() -> None:
         for delivery_id in created:
             await enqueue_delivery(jobs, ctx.settings, delivery_id, 0)
+        if factory is None:
+            return
+        async with factory() as later_session:
+            waiting = await service.first_due_after(later_session, event.group_id, event.seq)
+        for delivery_id, attempts in waiting:
+            # A tag of its own: the held-back job already ran under the plain id.
+            await enqueue_delivery(
+                jobs, ctx.settings, delivery_id, attempts, tag=f":after{event.seq}"
+            )
 
     ctx.after_commit.append(send)
 
