@@ -39,7 +39,12 @@ async def load_authorized(
     if obj is None:
         raise missing
     ctx = await authorize_group(
-        session=session, user=user, group_id=obj.group_id, need=need, write=write
+        session=session,
+        user=user,
+        group_id=obj.group_id,
+        need=need,
+        write=write,
+        not_found=missing.detail,
     )
     if write:
         # Re-read under the group lock: a writer that committed meanwhile is now visible.

@@ -65,7 +65,12 @@ async def get_authorized(
     if area is None:
         raise NotFound("Focus area not found")
     ctx = await authorize_group(
-        session=session, user=user, group_id=area.group_id, need=need, write=need != Role.observer
+        session=session,
+        user=user,
+        group_id=area.group_id,
+        need=need,
+        write=need != Role.observer,
+        not_found="Focus area not found",
     )
     return area, ctx
 

@@ -35,16 +35,14 @@ async def get_authorized(
     if meeting is None:
         raise NotFound("Meeting not found")
     write = need != Role.observer
-    try:
-        ctx = await authorize_group(
-            session=session,
-            user=user,
-            group_id=meeting.group_id,
-            need=Role.member if write else Role.observer,
-            write=write,
-        )
-    except NotFound:
-        raise NotFound("Meeting not found") from None
+    ctx = await authorize_group(
+        session=session,
+        user=user,
+        group_id=meeting.group_id,
+        need=Role.member if write else Role.observer,
+        write=write,
+        not_found="Meeting not found",
+    )
     if need == Role.moderator and not may_run(ctx, meeting):
         raise Forbidden(
             "This needs the moderator role in the group, or being this meeting's moderator"
