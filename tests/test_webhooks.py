@@ -10,6 +10,7 @@ from uuid import UUID
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
 from tests.conftest import running_worker
@@ -61,6 +62,21 @@ async def _deliveries(
     assert r.status_code == 200, r.text
     items: list[dict[str, Any]] = r.json()["items"]
     return items
+
+
+def _dispatcher(app: FastAPI) -> Any:
+    """The worker's dispatcher, to call by hand in tests that run no worker."""
+    from app.events.dispatch import Dispatcher
+    from workers.settings import HANDLERS
+
+    state = app.state
+    return Dispatcher(
+        settings=state.settings,
+        session_factory=state.session_factory,
+        redis=state.redis,
+        handlers=HANDLERS,
+        jobs=state.jobs,
+    )
 
 
 def _verify(secret: str, received: Any) -> dict[str, Any]:
@@ -372,10 +388,8 @@ async def test_a_delivery_held_behind_an_undispatched_event_is_restarted_by_its_
     (rather than leaving it to the periodic sweep)."""
     from arq.jobs import Job, JobStatus
 
-    from app.events.dispatch import Dispatcher
     from app.realtime.keys import RedisKeys
     from app.webhooks import service
-    from workers.settings import HANDLERS
 
     owner, gid = await _setup(wh_client)
     await _hook(wh_client, owner, gid, receiver.url("/created"), ["focus_area.created"])
@@ -392,13 +406,7 @@ async def test_a_delivery_held_behind_an_undispatched_event_is_restarted_by_its_
     assert (created["type"], updated["type"]) == ("focus_area.created", "focus_area.updated")
 
     state = wh_app.state
-    dispatcher = Dispatcher(
-        settings=state.settings,
-        session_factory=state.session_factory,
-        redis=state.redis,
-        handlers=HANDLERS,
-        jobs=state.jobs,
-    )
+    dispatcher = _dispatcher(wh_app)
     # No worker runs here: this test plays the dispatchers, N+1 before N.
     for event in before:
         assert await dispatcher.dispatch(UUID(event["id"]))
@@ -413,3 +421,61 @@ async def test_a_delivery_held_behind_an_undispatched_event_is_restarted_by_its_
     assert await restart.status() == JobStatus.queued
     async with state.session_factory() as session, session.begin():
         assert (await service.claim(session, held[0], 10)) is not None
+
+
+async def test_a_stalled_workers_late_outcome_does_not_undo_the_takeover(
+    wh_app: FastAPI, wh_client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    """A worker stalls past its lease; another claims the delivery and succeeds. The first
+    one's late failure is logged as an attempt but neither reschedules the delivery nor marks
+    a healthy endpoint as failing."""
+    from app.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
+    from app.webhooks import service
+    from app.webhooks.delivery import Outcome
+
+    owner, gid = await _setup(wh_client)
+    await _hook(wh_client, owner, gid, receiver.url("/late"), ["focus_area.created"])
+    await _area(wh_client, owner, gid, "Late")
+    dispatcher = _dispatcher(wh_app)
+    for event in await events_of(wh_client, owner, gid):
+        assert await dispatcher.dispatch(UUID(event["id"]))
+    factory, settings = wh_app.state.session_factory, wh_app.state.settings
+    async with factory() as session, session.begin():
+        ((delivery_id, _),) = await service.first_due_after(session, UUID(gid), 0)
+
+    async def record(status_code: int) -> datetime | None:
+        async with factory() as session, session.begin():
+            delivery = await session.get(WebhookDelivery, delivery_id, with_for_update=True)
+            assert delivery is not None
+            endpoint = await session.get(WebhookEndpoint, delivery.endpoint_id)
+            assert endpoint is not None
+            return await service.record_outcome(
+                session=session,
+                settings=settings,
+                delivery=delivery,
+                endpoint=endpoint,
+                outcome=Outcome(status_code=status_code, duration_ms=5),
+            )
+
+    for lease in (-1.0, 10.0):  # the first claimer's lease is over at once: it "stalled"
+        async with factory() as session, session.begin():
+            assert await service.claim(session, delivery_id, lease) is not None
+    assert await record(200) is None  # the second claimer succeeds
+    assert await record(500) is None  # the stalled one fails late: no retry
+
+    async with factory() as session:
+        delivery = await session.get(WebhookDelivery, delivery_id)
+        assert delivery is not None
+        endpoint = await session.get(WebhookEndpoint, delivery.endpoint_id)
+        assert endpoint is not None
+        assert (delivery.status, delivery.attempts) == ("succeeded", 2)
+        assert delivery.next_attempt_at is None
+        assert endpoint.failing_since is None
+        attempts = (
+            await session.execute(
+                select(DeliveryAttempt.number, DeliveryAttempt.status_code)
+                .where(DeliveryAttempt.delivery_id == delivery_id)
+                .order_by(DeliveryAttempt.number)
+            )
+        ).all()
+        assert [tuple(a) for a in attempts] == [(1, 200), (2, 500)]

@@ -272,8 +272,14 @@ async def record_outcome(
     endpoint: WebhookEndpoint,
     outcome: Outcome,
 ) -> datetime | None:
-    """Log the attempt and move the delivery on; returns when to try again (or None)."""
+    """Log the attempt and move the delivery on; returns when to try again (or None).
+
+    `delivery` must be row-locked by the caller. If it is no longer pending, another worker
+    took it over after this attempt's lease ran out (a stalled worker) and settled it: the
+    attempt is logged, as it did reach out, but it changes nothing.
+    """
     now = utcnow()
+    settled = delivery.status != DeliveryStatus.pending
     delivery.attempts += 1
     delivery.last_attempt_at = now
     number = (
@@ -297,6 +303,9 @@ async def record_outcome(
             response_excerpt=outcome.response_excerpt,
         )
     )
+    if settled:
+        await session.flush()
+        return None
     retry_at = None
     if outcome.success:
         delivery.status = DeliveryStatus.succeeded

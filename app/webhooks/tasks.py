@@ -123,7 +123,9 @@ async def _deliver_one(ctx: dict[str, Any], delivery_id: uuid.UUID) -> tuple[str
         resolver=ctx.get("resolver", system_resolver),
     )
     async with factory() as session, session.begin():
-        delivery = await session.get(WebhookDelivery, delivery_id)
+        # Locked: a worker that took the delivery over after our lease ran out may be
+        # recording its own attempt right now (record_outcome says what then).
+        delivery = await session.get(WebhookDelivery, delivery_id, with_for_update=True)
         endpoint = await session.get(WebhookEndpoint, delivery.endpoint_id) if delivery else None
         if delivery is None or endpoint is None:
             return "gone", None
