@@ -44,7 +44,7 @@ from tests.cluster import Cluster, Service
 from tests.conftest import TEST_DATABASE_URL, fresh_database, make_settings
 from tests.helpers import TestUser, events_of, eventually, make_group, make_user
 from tests.receiver import Behaviour, Receiver
-from tests.test_realtime_cluster import ResumingClient
+from tests.ws import ResumingClient
 
 pytestmark = [
     pytest.mark.postgres_only,

@@ -7,10 +7,8 @@ Each client behaves as API.md asks of a real one: when its connection drops it r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -24,60 +22,7 @@ from app.realtime.relay import Relay
 from tests.cluster import ApiReplica, RedisServer, unique_prefix
 from tests.conftest import fresh_database, make_settings
 from tests.helpers import PASSWORD, unique
-from tests.ws import WsClient, seqs
-
-
-class ResumingClient:
-    """Keeps one group subscription alive across disconnects, resuming from its last seq."""
-
-    def __init__(self, urls: list[str], token: str, group_id: str) -> None:
-        self.urls = urls
-        self.token = token
-        self.group_id = group_id
-        self.received: list[dict[str, Any]] = []
-        self.reconnects = 0
-        self._progress = asyncio.Condition()
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        attempt = 0
-        while True:
-            url = self.urls[attempt % len(self.urls)]
-            ws = WsClient(url, self.token)
-            try:
-                await ws.connect()
-            except OSError:
-                attempt += 1
-                await asyncio.sleep(0.1)  # the replica is down; try the next one
-                continue
-            await ws.subscribe(self.group_id, after=self.last_seq)
-            seen = 0
-            while not ws.is_closed:
-                with contextlib.suppress(TimeoutError):
-                    await ws.wait_until(
-                        lambda c, n=seen: len(c.events[self.group_id]) > n, 1, or_closed=True
-                    )
-                new = ws.events[self.group_id][seen:]
-                seen += len(new)
-                async with self._progress:
-                    self.received.extend(new)
-                    self._progress.notify_all()
-            await ws.close()
-            self.reconnects += 1
-            attempt += 1
-
-    @property
-    def last_seq(self) -> int:
-        return self.received[-1]["seq"] if self.received else 0
-
-    async def wait_for_seq(self, seq: int, timeout: float = 60) -> None:
-        async with asyncio.timeout(timeout), self._progress:
-            await self._progress.wait_for(lambda: self.last_seq >= seq)
-
-    async def close(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+from tests.ws import ResumingClient, seqs
 
 
 @pytest.fixture(scope="module")
