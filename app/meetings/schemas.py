@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from app.core.schemas import Day, InputModel, OutputModel, TextOnly
+from app.core.schemas import Day, InputModel, OutputModel, PatchModel, TextOnly
 from app.meetings.lifecycle import allowed_actions
 from app.models import MeetingMode, MeetingStatus, Priority, RsvpResponse
 from app.roadmap.schemas import ActionItemRead
@@ -44,13 +44,6 @@ TimeZone = Annotated[
 JoinUrl = Annotated[str, Field(max_length=2000, pattern=r"^https?://\S+$")]
 
 
-def _refuse_nulls(model: InputModel, fields: tuple[str, ...]) -> None:
-    """PATCH bodies: omitting a field keeps it; sending null for a required one is a 422."""
-    for name in fields:
-        if name in model.model_fields_set and getattr(model, name) is None:
-            raise ValueError(f"{name} cannot be null")
-
-
 def check_interval(starts_at: datetime | None, ends_at: datetime | None) -> None:
     if starts_at is not None and ends_at is not None and ends_at <= starts_at:
         raise ValueError("ends_at must be after starts_at")
@@ -75,7 +68,9 @@ class MeetingCreate(InputModel):
         return self
 
 
-class MeetingUpdate(InputModel):
+class MeetingUpdate(PatchModel):
+    not_null = ("title", "starts_at", "ends_at", "timezone", "mode")
+
     title: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=20_000)
     starts_at: UTCInstant | None = None
@@ -88,7 +83,6 @@ class MeetingUpdate(InputModel):
 
     @model_validator(mode="after")
     def _valid(self) -> MeetingUpdate:
-        _refuse_nulls(self, ("title", "starts_at", "ends_at", "timezone", "mode"))
         check_interval(self.starts_at, self.ends_at)
         return self
 
@@ -131,17 +125,14 @@ class AgendaItemCreate(InputModel):
     position: int | None = Field(default=None, ge=1, le=10_000, description="1-based; default last")
 
 
-class AgendaItemUpdate(InputModel):
+class AgendaItemUpdate(PatchModel):
+    not_null = ("title", "position")
+
     title: str | None = Field(default=None, min_length=1, max_length=200)
     speaker_id: uuid.UUID | None = None
     focus_area_id: uuid.UUID | None = None
     duration_minutes: int | None = Field(default=None, ge=1, le=1440)
     position: int | None = Field(default=None, ge=1, le=10_000)
-
-    @model_validator(mode="after")
-    def _valid(self) -> AgendaItemUpdate:
-        _refuse_nulls(self, ("title", "position"))
-        return self
 
 
 class AgendaItemRead(OutputModel):

@@ -3,9 +3,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from app.core.schemas import InputModel, OutputModel
+from app.core.schemas import InputModel, OutputModel, PatchModel
 from app.models import ProposalState, VoteChoice
 from app.roadmap.schemas import ActionItemFields, ActionItemRead
 
@@ -19,18 +19,13 @@ class ProposalCreate(InputModel):
     )
 
 
-class ProposalUpdate(InputModel):
+class ProposalUpdate(PatchModel):
+    not_null = ("title", "body")
+
     title: str | None = Field(default=None, min_length=1, max_length=200)
     body: str | None = Field(default=None, min_length=1, max_length=100_000)
     focus_area_id: uuid.UUID | None = None
     organization_id: uuid.UUID | None = None
-
-    @model_validator(mode="after")
-    def _required_not_null(self) -> ProposalUpdate:
-        for name in ("title", "body"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
-        return self
 
 
 class ProposalRead(OutputModel):

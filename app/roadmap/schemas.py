@@ -3,9 +3,9 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from pydantic import Field, computed_field, model_validator
+from pydantic import Field, computed_field
 
-from app.core.schemas import Day, InputModel, OutputModel
+from app.core.schemas import Day, InputModel, OutputModel, PatchModel
 from app.models import ActionItemStatus, Priority
 from app.models.base import utcnow
 
@@ -34,9 +34,11 @@ class ActionItemCreate(ActionItemFields):
     meeting_id: uuid.UUID | None = None
 
 
-class ActionItemUpdate(InputModel):
+class ActionItemUpdate(PatchModel):
     """Only the fields sent change. `status: done` sets `progress` to 100 and `completed_at`;
     moving a done item to another status clears `completed_at`."""
+
+    not_null = ("title", "priority", "status", "progress")
 
     title: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=20_000)
@@ -48,13 +50,6 @@ class ActionItemUpdate(InputModel):
     focus_area_id: uuid.UUID | None = None
     proposal_id: uuid.UUID | None = None
     meeting_id: uuid.UUID | None = None
-
-    @model_validator(mode="after")
-    def _required_not_null(self) -> ActionItemUpdate:
-        for name in ("title", "priority", "status", "progress"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
-        return self
 
 
 class ActionItemRead(OutputModel):
