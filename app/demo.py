@@ -17,7 +17,7 @@ from app.core.config import Settings
 from app.core.db import create_engine, create_session_factory
 from app.groups import focus_areas
 from app.groups import service as groups
-from app.groups.access import GroupContext
+from app.groups.access import context_for
 from app.groups.schemas import FocusAreaCreate, GroupCreate, MemberCreate
 from app.meetings.demo import seed_founding_meeting
 from app.models import Group, Organization, OrganizationKind, Role, User, Visibility
@@ -25,6 +25,7 @@ from app.organizations import service as organizations
 from app.organizations.schemas import OrganizationCreate
 from app.proposals.demo import seed_proposals
 from app.users import service as users
+from app.users.principal import principal_of
 from app.users.schemas import UserCreate
 
 DEMO_GROUP_NAME = "Regional Agenda for Digital Productive Development"
@@ -144,7 +145,7 @@ async def _ensure_org(session: AsyncSession, spec: DemoOrg, actor: User) -> Orga
         longitude=spec.longitude,
         sectors=list(spec.sectors),
     )
-    return await organizations.create(session=session, data=data, actor=actor)
+    return await organizations.create(session=session, data=data, actor=principal_of(actor))
 
 
 async def seed_founding(session: AsyncSession, settings: Settings) -> Group:
@@ -169,12 +170,9 @@ async def seed_founding(session: AsyncSession, settings: Settings) -> Group:
             ),
             visibility=Visibility.public,
         ),
-        actor=director,
+        actor=principal_of(director),
     )
-    owner_membership = await groups.get_member(
-        session=session, group_id=group.id, user_id=director.id
-    )
-    ctx = GroupContext(group, director, owner_membership[0])
+    ctx = await context_for(session, group_id=group.id, user_id=director.id)
     for spec in DEMO_USERS[1:]:
         await groups.add_member(
             session=session,

@@ -20,6 +20,7 @@ from app.core.nul import no_nul_in_url
 from app.core.openapi import install_openapi
 from app.core.ratelimit import RateLimitMiddleware
 from app.core.redis import create_redis
+from app.core.routing import include_flat, install_route_index
 from app.events.router import router as events_router
 from app.groups.router import router as groups_router
 from app.meetings.router import router as meetings_router
@@ -40,22 +41,25 @@ log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
 
 
-def api_router() -> APIRouter:
-    router = APIRouter(prefix=API_PREFIX, dependencies=[Depends(no_nul_in_url)])
-    for sub in (
-        users_router,
-        organizations_router,
-        groups_router,
-        meetings_router,
-        proposals_router,
-        roadmap_router,
-        notifications_router,
-        events_router,
-        realtime_router,
-        webhooks_router,
-    ):
-        router.include_router(sub)
-    return router
+API_ROUTERS: tuple[APIRouter, ...] = (
+    users_router,
+    organizations_router,
+    groups_router,
+    meetings_router,
+    proposals_router,
+    roadmap_router,
+    notifications_router,
+    events_router,
+    realtime_router,
+    webhooks_router,
+)
+
+
+def _install_routes(app: FastAPI) -> None:
+    """Every route on the app's own router, flat (app/core/routing.py), then the index."""
+    include_flat(app.router, ops_router)
+    for router in API_ROUTERS:
+        include_flat(app.router, router, prefix=API_PREFIX, dependencies=[Depends(no_nul_in_url)])
 
 
 def _after_commit_hook(relay: Relay) -> Callable[[], None]:
@@ -126,9 +130,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = HttpMetrics()
 
     install_error_handlers(app)
-    app.include_router(ops_router)
-    app.include_router(api_router())
+    _install_routes(app)
     install_openapi(app)
+    install_route_index(app)
 
     # Added innermost first: metrics see every request, the size limit runs before anything
     # reads the body, rate limits before any work, and idempotency wraps the routes.

@@ -430,7 +430,10 @@ async def run_server(
                     "page_size": args.page_size,
                     "pids": pids,
                 }
+                profiler = await _start_profiler(args, kind, workers, op, pids)
                 res = await loop.run_in_executor(pool, run_phase, spec)
+                if profiler is not None:
+                    await profiler.wait()
                 results[op] = res
                 print(
                     f"  {kind:4} workers={workers} {op:6} {res['req_s']:8.1f} req/s  "
@@ -447,6 +450,27 @@ async def run_server(
             await api.stop()
     finally:
         await asyncio.to_thread(db.drop)
+
+
+async def _start_profiler(
+    args: argparse.Namespace, kind: str, workers: int, op: str, pids: list[int]
+) -> asyncio.subprocess.Process | None:
+    """With --profile DIR: py-spy samples our busiest server process during the measured
+    window of the phase, written as collapsed stacks (`bench/profile_summary.py` reads them)."""
+    if not args.profile or kind != "ours":
+        return None
+    out = Path(args.profile) / f"{kind}-w{workers}-{op}.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # The uvicorn worker(s), not the supervisor that only forwards signals.
+    targets = pids[1:] if len(pids) > 1 else pids
+    py_spy = str(Path(sys.executable).with_name("py-spy"))
+    return await asyncio.create_subprocess_exec(
+        "sh", "-c",
+        f"sleep {args.warmup}; exec {py_spy} record --nonblocking --format raw --rate 200 "
+        f"--duration {int(args.duration)} --output {out} "
+        + " ".join(f"--pid {p}" for p in targets[:1]),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
 
 
 def _ratio(a: float, b: float) -> float:
@@ -466,6 +490,9 @@ async def main() -> None:
     parser.add_argument("--ops", default=",".join(OPS), help="phases, in this order")
     parser.add_argument("--servers", default="ours,bare")
     parser.add_argument("--no-rate-limits", dest="rate_limits", action="store_false")
+    parser.add_argument(
+        "--profile", metavar="DIR", help="py-spy our server during each phase into DIR"
+    )
     parser.add_argument(
         "--database-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
     )

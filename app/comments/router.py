@@ -1,30 +1,32 @@
 """The comment routes of one subject kind, added to that domain's router (no copies)."""
 
 # No `from __future__ import annotations`: the routes' annotations use local names
-# (SubjectId), which FastAPI must be able to evaluate.
+# (subject_for), which FastAPI must be able to evaluate.
 
-import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, status
+from fastapi import APIRouter, Depends, Response, status
 
 from app.comments import service
 from app.comments.schemas import CommentCreate, CommentRead
-from app.comments.service import SubjectType
-from app.comments.subjects import Subject, load_authorized
-from app.core.db import SessionDep
 from app.core.pagination import Page, PageParams, page_params
+from app.core.responses import json_response, page_response
+from app.groups.access import Loaded, ObjectKind, object_access
 from app.models import Role
-from app.users.deps import CurrentUser
 
 
 def add_comment_routes(
-    router: APIRouter, *, prefix: str, param: str, model: type[Subject], subject_type: SubjectType
+    router: APIRouter,
+    *,
+    kind: ObjectKind,
+    subject_type: service.SubjectType,
+    prefix: str,
+    param: str,
 ) -> None:
     """`GET|POST {prefix}/{{param}}/comments`: observers read, members and above write."""
     path = f"{prefix}/{{{param}}}/comments"
     label = subject_type.replace("_", " ")
-    SubjectId = Annotated[uuid.UUID, Path(alias=param)]
+    subject_for = object_access(kind, param)
 
     @router.get(
         path,
@@ -34,24 +36,14 @@ def add_comment_routes(
         summary=f"Comments on the {label}",
     )
     async def list_comments(
-        subject_id: SubjectId,
-        user: CurrentUser,
-        session: SessionDep,
+        subject: Annotated[Loaded[Any], subject_for(Role.observer)],
         page: Annotated[PageParams, Depends(page_params)],
-    ) -> Page[CommentRead]:
+    ) -> Response:
         """Oldest first."""
-        obj, _ = await load_authorized(
-            session=session,
-            user=user,
-            model=model,
-            object_id=subject_id,
-            need=Role.observer,
-            write=False,
+        items, cursor = await service.list_comments(
+            ctx=subject.ctx, subject_type=subject_type, subject_id=subject.obj.id, page=page
         )
-        rows, cursor = await service.list_comments(
-            session=session, subject_type=subject_type, subject_id=obj.id, params=page
-        )
-        return Page(items=[CommentRead.model_validate(c) for c in rows], next_cursor=cursor)
+        return page_response(items, cursor)
 
     @router.post(
         path,
@@ -62,18 +54,10 @@ def add_comment_routes(
         summary=f"Comment on the {label}",
     )
     async def add_comment(
-        subject_id: SubjectId, data: CommentCreate, user: CurrentUser, session: SessionDep
-    ) -> CommentRead:
+        subject: Annotated[Loaded[Any], subject_for(Role.member)], data: CommentCreate
+    ) -> Response:
         """Members and above comment; records `<subject>.commented`."""
-        obj, ctx = await load_authorized(
-            session=session,
-            user=user,
-            model=model,
-            object_id=subject_id,
-            need=Role.member,
-            write=True,
-        )
         comment = await service.add_comment(
-            session=session, ctx=ctx, subject_type=subject_type, subject_id=obj.id, data=data
+            ctx=subject.ctx, subject_type=subject_type, subject_id=subject.obj.id, data=data
         )
-        return CommentRead.model_validate(comment)
+        return json_response(comment, status_code=status.HTTP_201_CREATED)

@@ -3,69 +3,55 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.comments.schemas import CommentCreate, CommentRead
-from app.core.events import record_event
-from app.core.pagination import PageParams, paginate
+from app.comments import queries
+from app.comments.schemas import CommentCreate
+from app.core.pagination import PageParams
 from app.groups.access import GroupContext
-from app.models import Comment
+from app.models.base import new_id, utcnow
 
 SubjectType = Literal["proposal", "action_item"]
 
 
 async def list_comments(
-    *, session: AsyncSession, subject_type: SubjectType, subject_id: uuid.UUID, params: PageParams
-) -> tuple[list[Comment], str | None]:
+    *, ctx: GroupContext, subject_type: SubjectType, subject_id: uuid.UUID, page: PageParams
+) -> tuple[list[dict[str, Any]], str | None]:
     """Oldest first, so a discussion reads top to bottom."""
-    stmt = select(Comment).where(
-        col(Comment.subject_type) == subject_type, col(Comment.subject_id) == subject_id
-    )
-    rows, cursor = await paginate(session, stmt, params, (col(Comment.created_at), col(Comment.id)))
-    return rows, cursor
+    return await queries.page_of(ctx.tx.conn, subject_type, subject_id, page)
 
 
 async def add_comment(
     *,
-    session: AsyncSession,
     ctx: GroupContext,
     subject_type: SubjectType,
     subject_id: uuid.UUID,
     data: CommentCreate,
-) -> Comment:
+) -> dict[str, Any]:
     """Add a comment and record `<subject>.commented` (subject = the commented object, so
     subscribers of `proposal.*` or `action_item.*` hear about the discussion too)."""
-    comment = Comment(
-        group_id=ctx.group.id,
+    comment = {
+        "id": new_id(),
+        "subject_type": subject_type,
+        "subject_id": subject_id,
+        "author_id": ctx.user.id,
+        "body": data.body,
+        "created_at": utcnow(),
+    }
+    await queries.insert_comment(ctx.tx.conn, {**comment, "group_id": ctx.group.id})
+    await ctx.record(
+        f"{subject_type}.commented",
         subject_type=subject_type,
         subject_id=subject_id,
-        author_id=ctx.user.id,
-        body=data.body,
-    )
-    session.add(comment)
-    await session.flush()
-    await record_event(
-        session=session,
-        group_id=ctx.group.id,
-        type=f"{subject_type}.commented",
-        actor_id=ctx.user.id,
-        subject_type=subject_type,
-        subject_id=subject_id,
-        data={"comment": CommentRead.model_validate(comment).model_dump(mode="json")},
+        data={"comment": comment},
     )
     return comment
 
 
 async def delete_comments(
-    *, session: AsyncSession, subject_type: SubjectType, subject_id: uuid.UUID
+    *, conn: AsyncConnection, subject_type: SubjectType, subject_id: uuid.UUID
 ) -> None:
     """Remove a deleted subject's comments (the table has no foreign key to either kind)."""
-    await session.execute(
-        delete(Comment).where(
-            col(Comment.subject_type) == subject_type, col(Comment.subject_id) == subject_id
-        )
-    )
+    await queries.delete_all(conn, subject_type, subject_id)

@@ -1,21 +1,164 @@
-"""Recording events: the one helper every service calls, inside the caller's transaction.
+"""Recording events: one writer every path uses, inside the caller's transaction.
 
 The group row's `last_seq` is incremented with `UPDATE … RETURNING`, which holds that row's lock
 until commit. Concurrent writers of one group therefore take numbers in commit order, and a
 rolled-back transaction gives its number back: each group's `seq` is 1, 2, 3 … with no gaps.
+
+On PostgreSQL the bump and the INSERT of the events are one statement (the UPDATE is a
+data-modifying CTE the inserted rows take their numbers from); SQLite, which has no such CTEs,
+runs the two statements. Request code records through its `GroupContext` (app/groups/access.py);
+code holding an ORM session (workers, cold paths) through `record_event(s)` below.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
 from typing import Any, Protocol
 
-from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
+from sqlalchemy import Insert, bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.core.db import mark_events_written
 from app.models import Event, Group
+from app.models.base import new_id, table_of, utcnow
+
+events_table = table_of(Event)
+groups_table = table_of(Group)
+
+# (type, data) of one event; several about one subject get consecutive seqs.
+NewEvent = tuple[str, dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    id: uuid.UUID
+    group_id: uuid.UUID
+    seq: int
+    type: str
+    actor_id: uuid.UUID | None
+    subject_type: str
+    subject_id: uuid.UUID
+    data: dict[str, Any]
+    occurred_at: datetime
+
+
+def _param(name: str, column: str) -> Any:
+    # Typed explicitly: in a multi-row VALUES only the first row's parameters would get their
+    # column's type by themselves.
+    return bindparam(name, type_=events_table.c[column].type)
+
+
+def _row_values(i: int, seq: Any) -> dict[str, Any]:
+    return {
+        "id": _param(f"id_{i}", "id"),
+        "group_id": _param("group_id", "group_id"),
+        "seq": seq,
+        "type": _param(f"type_{i}", "type"),
+        "actor_id": _param("actor_id", "actor_id"),
+        "subject_type": _param("subject_type", "subject_type"),
+        "subject_id": _param("subject_id", "subject_id"),
+        "data": _param(f"data_{i}", "data"),
+        "occurred_at": _param("occurred_at", "occurred_at"),
+    }
+
+
+@cache
+def _insert_with_bump(n: int) -> Insert:
+    """PostgreSQL: bump `last_seq` by n and insert n events numbered from the new value."""
+    bump = (
+        update(groups_table)
+        .where(groups_table.c.id == bindparam("group_id"))
+        .values(last_seq=groups_table.c.last_seq + n)
+        .returning(groups_table.c.last_seq)
+        .cte("bump")
+    )
+    rows = [
+        _row_values(i, select(bump.c.last_seq - (n - 1 - i)).scalar_subquery()) for i in range(n)
+    ]
+    return insert(events_table).values(rows).add_cte(bump).returning(events_table.c.seq)
+
+
+_BUMP = (
+    update(groups_table)
+    .where(groups_table.c.id == bindparam("group_id"))
+    .values(last_seq=groups_table.c.last_seq + bindparam("n"))
+    .returning(groups_table.c.last_seq)
+)
+
+
+@cache
+def _insert_numbered(n: int) -> Insert:
+    """SQLite: insert n events with the seqs the bump returned."""
+    rows = [_row_values(i, _param(f"seq_{i}", "seq")) for i in range(n)]
+    return insert(events_table).values(rows)
+
+
+async def write_events(
+    conn: AsyncConnection,
+    *,
+    group_id: uuid.UUID,
+    actor_id: uuid.UUID | None,
+    subject_type: str,
+    subject_id: uuid.UUID,
+    events: Sequence[NewEvent],
+) -> list[RecordedEvent]:
+    """Append `(type, data)` events about one subject to the group's history, in order."""
+    n = len(events)
+    ids = [new_id() for _ in range(n)]
+    now = utcnow()
+    params: dict[str, Any] = {
+        "group_id": group_id,
+        "actor_id": actor_id,
+        "subject_type": subject_type,
+        "subject_id": subject_id,
+        "occurred_at": now,
+    }
+    for i, (type_, data) in enumerate(events):
+        params[f"id_{i}"] = ids[i]
+        params[f"type_{i}"] = type_
+        params[f"data_{i}"] = data
+    if conn.dialect.name == "postgresql":
+        seqs = sorted((await conn.execute(_insert_with_bump(n), params)).scalars())
+        first = seqs[0]
+    else:
+        last = (await conn.execute(_BUMP, {"group_id": group_id, "n": n})).scalar_one()
+        first = last - n + 1
+        params.update({f"seq_{i}": first + i for i in range(n)})
+        await conn.execute(_insert_numbered(n), params)
+    return [
+        RecordedEvent(ids[i], group_id, first + i, t, actor_id, subject_type, subject_id, d, now)
+        for i, (t, d) in enumerate(events)
+    ]
+
+
+# --- for code that holds an ORM session (workers, cold paths) ------------------------------
+
+
+async def record_events(
+    *,
+    session: AsyncSession,
+    group_id: uuid.UUID,
+    actor_id: uuid.UUID | None,
+    subject_type: str,
+    subject_id: uuid.UUID,
+    events: Sequence[NewEvent],
+) -> list[RecordedEvent]:
+    """`write_events` in the session's transaction (its pending changes are flushed first)."""
+    await session.flush()
+    recorded = await write_events(
+        await session.connection(),
+        group_id=group_id,
+        actor_id=actor_id,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        events=events,
+    )
+    mark_events_written(session)
+    return recorded
 
 
 async def record_event(
@@ -27,8 +170,8 @@ async def record_event(
     subject_type: str,
     subject_id: uuid.UUID,
     data: dict[str, Any],
-) -> Event:
-    """Append an event to the group's history in the current transaction and return it."""
+) -> RecordedEvent:
+    """Append one event to the group's history in the session's transaction."""
     (ev,) = await record_events(
         session=session,
         group_id=group_id,
@@ -40,70 +183,11 @@ async def record_event(
     return ev
 
 
-async def record_events(
-    *,
-    session: AsyncSession,
-    group_id: uuid.UUID,
-    actor_id: uuid.UUID | None,
-    subject_type: str,
-    subject_id: uuid.UUID,
-    events: Sequence[tuple[str, dict[str, Any]]],
-) -> list[Event]:
-    """Append several `(type, data)` events about one subject, in order, with consecutive
-    `seq`s: one bump of `last_seq` and one INSERT instead of a round trip pair per event."""
-    last = (
-        await session.execute(
-            update(Group)
-            .where(col(Group.id) == group_id)
-            # updated_at is kept as it is: an event of the group is not a change of the group.
-            .values(last_seq=col(Group.last_seq) + len(events), updated_at=col(Group.updated_at))
-            .returning(col(Group.last_seq))
-            # Plain SQL UPDATE: no ORM version bump, the group itself did not change.
-            .execution_options(synchronize_session=False)
-        )
-    ).scalar_one()
-    first = last - len(events) + 1
-    rows = [
-        Event(
-            group_id=group_id,
-            seq=first + i,
-            type=type,
-            actor_id=actor_id,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            data=data,
-        )
-        for i, (type, data) in enumerate(events)
-    ]
-    session.add_all(rows)
-    await session.flush()
-    session.info["events_written"] = True
-    return rows
-
-
 class GroupObject(Protocol):
     """Anything that belongs to one group: a meeting, a proposal, an action item…"""
 
-    id: uuid.UUID
-    group_id: uuid.UUID
+    @property
+    def id(self) -> uuid.UUID: ...
 
-
-async def record_object_event(
-    *,
-    session: AsyncSession,
-    actor_id: uuid.UUID | None,
-    subject_type: str,
-    subject: GroupObject,
-    type: str,
-    data: dict[str, Any],
-) -> Event:
-    """`record_event` about one of a group's objects, in that object's group."""
-    return await record_event(
-        session=session,
-        group_id=subject.group_id,
-        type=type,
-        actor_id=actor_id,
-        subject_type=subject_type,
-        subject_id=subject.id,
-        data=data,
-    )
+    @property
+    def group_id(self) -> uuid.UUID: ...

@@ -100,10 +100,10 @@ class IdempotencyMiddleware:
             await self._store(user_scope, key, status, out_headers, b"".join(chunks))
 
     async def _scope_for(self, token: str) -> str | None:
-        from app.users.deps import user_from_token  # users depend on core, not the reverse
+        from app.users.principal import authenticate  # users depend on core, not the reverse
 
         async with self.session_factory() as session, session.begin():
-            user = await user_from_token(session, self.settings, token)
+            user = await authenticate(await session.connection(), self.settings, token)
             return str(user.id) if user else None
 
     async def _claim(self, user_scope: str, key: str, fingerprint: str) -> IdempotencyRecord | None:

@@ -15,8 +15,9 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
-from sqlalchemy import Select, and_, or_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, Select, and_, bindparam, or_
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.errors import BadRequest
 
@@ -104,3 +105,61 @@ async def paginate(
         last = rows[-1]
         next_cursor = encode_cursor([getattr(last, c.key) for c in order_by])
     return rows, next_cursor
+
+
+# --- keyset pages on Core statements ------------------------------------------------------
+
+
+class Keyset:
+    """A list's order (`columns`, the last one unique) as Core pieces with bound parameters,
+    so that a list statement is built once per shape and reused: `after()` is the cursor
+    condition (parameters `after_0`, `after_1`, …), `order()` the ORDER BY."""
+
+    def __init__(
+        self,
+        columns: Sequence[ColumnElement[Any]],
+        kinds: Sequence[type] = (datetime, uuid.UUID),
+        *,
+        descending: bool = False,
+    ) -> None:
+        self.columns = list(columns)
+        self.kinds = list(kinds)
+        self.descending = descending
+        self.names = [c.key for c in self.columns]
+
+    def after(self) -> ColumnElement[bool]:
+        """(a, b) > (x, y) == a > x OR (a = x AND b > y); spelled out for SQLite."""
+        conds = []
+        for i, column in enumerate(self.columns):
+            value = bindparam(f"after_{i}", type_=column.type)
+            eqs = [self.columns[j] == bindparam(f"after_{j}") for j in range(i)]
+            conds.append(and_(*eqs, column < value if self.descending else column > value))
+        return or_(*conds)
+
+    def order(self) -> list[Any]:
+        return [c.desc() for c in self.columns] if self.descending else list(self.columns)
+
+    def page(self, stmt: Select[Any], *, with_cursor: bool) -> Select[Any]:
+        """`stmt` ordered, after the cursor when there is one, limited by `limit` (+ 1)."""
+        if with_cursor:
+            stmt = stmt.where(self.after())
+        return stmt.order_by(*self.order()).limit(bindparam("limit_plus_one"))
+
+    def params(self, page: PageParams) -> dict[str, Any]:
+        values: dict[str, Any] = {"limit_plus_one": page.limit + 1}
+        if page.cursor:
+            for i, value in enumerate(decode_cursor(page.cursor, self.kinds)):
+                values[f"after_{i}"] = value
+        return values
+
+    async def fetch(
+        self, conn: AsyncConnection, stmt: Select[Any], params: dict[str, Any], page: PageParams
+    ) -> tuple[list[Row[Any]], str | None]:
+        """Run a statement made by `page()`: the page's rows and the next cursor."""
+        rows = list(await conn.execute(stmt, {**params, **self.params(page)}))
+        next_cursor = None
+        if len(rows) > page.limit:
+            rows = rows[: page.limit]
+            last = rows[-1]._mapping
+            next_cursor = encode_cursor([last[name] for name in self.names])
+        return rows, next_cursor

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -28,25 +29,34 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SIGN_IN_PATHS = frozenset({"/api/v1/auth/token", "/api/v1/auth/register"})
 PER_MINUTE = 60.0
 
-# Take one token from the bucket at KEYS[1] (capacity ARGV[2], refilling ARGV[1] per second,
-# now ARGV[3]); returns {1, 0} when allowed, {0, seconds until a token} when not. Atomic in
-# Redis, so replicas never race on a bucket.
-TAKE_TOKEN = """
-local rate, capacity, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(state[1]) or capacity
-local ts = tonumber(state[2]) or now
-tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate)
-local allowed, wait = 0, 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
-else
-  wait = (1 - tokens) / rate
+# Take one token from each bucket KEYS[i] (refilling ARGV[2i] per second up to a capacity of
+# ARGV[2i+1]; now is ARGV[1]); returns the longest wait in seconds as text, "0" when every
+# bucket had a token. Buckets without a token are left as they were: a refused request spends
+# nothing. Atomic in Redis, so replicas never race on a bucket, and one round trip per request.
+TAKE_TOKENS = """
+local now = tonumber(ARGV[1])
+local wait = 0
+local state = {}
+for i, key in ipairs(KEYS) do
+  local rate, capacity = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+  local saved = redis.call('HMGET', key, 'tokens', 'ts')
+  local tokens = tonumber(saved[1]) or capacity
+  local ts = tonumber(saved[2]) or now
+  tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate)
+  if tokens < 1 then
+    wait = math.max(wait, (1 - tokens) / rate)
+  end
+  state[i] = {tokens, rate, capacity}
 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
-redis.call('EXPIRE', KEYS[1], math.ceil(capacity / rate) + 1)
-return {allowed, tostring(wait)}
+for i, key in ipairs(KEYS) do
+  local tokens, rate, capacity = state[i][1], state[i][2], state[i][3]
+  if wait == 0 then
+    tokens = tokens - 1
+  end
+  redis.call('HSET', key, 'tokens', tostring(tokens), 'ts', tostring(now))
+  redis.call('EXPIRE', key, math.ceil(capacity / rate) + 1)
+end
+return tostring(wait)
 """
 
 
@@ -66,6 +76,7 @@ class RateLimitMiddleware:
         self.app = app
         self.settings = settings
         self.redis = redis
+        self._script: AsyncScript | None = None
 
     def _rules(self, scope: Scope) -> list[tuple[str, str, int]]:
         """(counter name, who, limit per minute) that apply; a limit of 0 is off."""
@@ -104,22 +115,17 @@ class RateLimitMiddleware:
 
     async def _over_limit(self, redis: Redis, rules: list[tuple[str, str, int]]) -> int | None:
         """Seconds to wait when a bucket is empty, else None."""
-        now = time.time()
+        if self._script is None or self._script.registered_client is not redis:
+            # EVALSHA from then on (redis-py loads the script again after a Redis restart).
+            self._script = redis.register_script(TAKE_TOKENS)
         prefix = self.settings.redis_prefix
-        waits = []
+        keys = [f"{prefix}:ratelimit:{name}:{who}" for name, who, _ in rules]
+        args: list[str] = [repr(time.time())]
+        for _, _, limit in rules:
+            args += [repr(limit / PER_MINUTE), str(limit)]
         try:
-            for name, who, limit in rules:
-                allowed, wait = await redis.eval(  # type: ignore[misc]
-                    TAKE_TOKEN,
-                    1,
-                    f"{prefix}:ratelimit:{name}:{who}",
-                    str(limit / PER_MINUTE),
-                    str(limit),
-                    str(now),
-                )
-                if not int(allowed):
-                    waits.append(float(wait))
+            wait = float(await self._script(keys=keys, args=args))
         except (RedisError, OSError) as exc:
             log.warning("rate limits skipped: redis unavailable (%s)", type(exc).__name__)
             return None
-        return max(1, math.ceil(max(waits))) if waits else None
+        return max(1, math.ceil(wait)) if wait > 0 else None

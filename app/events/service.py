@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-import uuid
+from fastapi import Response
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
-
+from app.core.responses import page_response
+from app.events import queries
 from app.events.schemas import EventRead, EventSubject
+from app.groups.access import GroupContext
 from app.models import Event
 
 
@@ -23,14 +22,12 @@ def event_read(ev: Event) -> EventRead:
     )
 
 
-async def events_after(
-    *, session: AsyncSession, group_id: uuid.UUID, after: int, limit: int
-) -> list[Event]:
-    """The group's events with seq > after, in seq order."""
-    stmt = (
-        select(Event)
-        .where(col(Event.group_id) == group_id, col(Event.seq) > after)
-        .order_by(col(Event.seq))
-        .limit(limit)
+async def history_page(*, ctx: GroupContext, after: int, limit: int) -> Response:
+    """`{items, next_cursor}` of the group's events after `after`; the cursor is the last seq."""
+    rows = await queries.events_after(
+        ctx.tx.conn, group_id=ctx.group.id, after=after, limit=limit + 1
     )
-    return list((await session.execute(stmt)).scalars())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = str(rows[-1].seq) if more else None
+    return page_response([queries.envelope(row) for row in rows], next_cursor)

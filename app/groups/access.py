@@ -1,86 +1,252 @@
-"""Group authorization: the one place that decides who may see and change a group's objects.
+"""Authorization: the one path that decides who may see and change a group and its objects.
 
 - A non-member of a private group gets 404 for the group and everything in it (existence is
-  never leaked); any signed-in user may read a public group.
-- A member whose role is too low gets 403. `is_admin` users act as owners everywhere.
+  never leaked: the answer is the one an unknown id gets); any signed-in user may read a
+  public group. A member whose role is too low gets 403. `is_admin` users act as owners.
 - Writes to an archived group are refused with 409.
+- A write takes the group's row lock before anything is read, so checks ("is it still under
+  review?", "is this the last owner?") see committed state, and the event `seq` follows commit
+  order (app/core/events.py). The object of a write is read after the lock.
+
+Each request costs as few statements as possible: the caller's credential, the group, the
+caller's membership and — for reads — the object come in one statement; a write reads its
+object in a second one, under the lock. Routes take it as a dependency:
+
+    ctx: Member                                  # /groups/{group_id}/…, role ≥ member
+    item: Annotated[Loaded[Row], ItemFor(Role.member)]   # /action-items/{id}, see ObjectKind
 """
 
 from __future__ import annotations
 
+import inspect
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from dataclasses import fields as dataclass_fields
+from datetime import datetime
+from functools import cache
+from typing import Annotated, Any, Generic, NoReturn, TypeVar
 
-from fastapi import Depends
-from sqlalchemy import and_, select
+from fastapi import Depends, Path, Request
+from sqlalchemy import Select, Table, and_, bindparam, select
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
+from sqlmodel import SQLModel
 
-from app.core.db import SessionDep
-from app.core.errors import Conflict, Forbidden, NotFound
-from app.models import Group, Membership, Role, User, Visibility
-from app.users.deps import CurrentUser
+from app.core.config import Settings
+from app.core.db import Tx, TxDep
+from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized
+from app.core.events import NewEvent, RecordedEvent, write_events
+from app.models import Group, Membership, Role, Visibility
+from app.models.base import table_of
+from app.users.deps import BearerToken
+from app.users.principal import (
+    CREDENTIAL_COLUMNS,
+    Principal,
+    authenticate,
+    credential_condition,
+    credential_source,
+    parse_credential,
+    principal_from_row,
+    users,
+)
+
+groups = table_of(Group)
+memberships = table_of(Membership)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class GroupRow:
+    """The group as read with the caller's access (labelled `g_*` in that statement)."""
+
+    id: uuid.UUID
+    name: str
+    description: str | None
+    visibility: Visibility
+    last_seq: int
+    archived_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+GROUP_COLUMNS = [groups.c[name].label(f"g_{name}") for name in GroupRow.__dataclass_fields__]
+_GROUP_END = CREDENTIAL_COLUMNS + len(GROUP_COLUMNS)
+_ROLE = memberships.c.role.label("member_role")
+
+
+@dataclass(slots=True)
 class GroupContext:
-    group: Group
-    user: User
-    membership: Membership | None
+    """The caller in one group: who they are, their role, and the transaction to work in."""
+
+    tx: Tx
+    group: GroupRow
+    user: Principal
+    member_role: Role | None  # None: not a member (reading a public group, or an admin)
 
     @property
     def role(self) -> Role | None:
         """The caller's effective role; None for a non-member reading a public group."""
         if self.user.is_admin:
             return Role.owner
-        return self.membership.role if self.membership else None
+        return self.member_role
 
     def has_role(self, need: Role) -> bool:
-        return self.role is not None and self.role.rank >= need.rank
+        role = self.role
+        return role is not None and role.rank >= need.rank
 
-
-async def membership_of(
-    session: AsyncSession, group_id: uuid.UUID, user_id: uuid.UUID
-) -> Membership | None:
-    stmt = select(Membership).where(
-        col(Membership.group_id) == group_id,
-        col(Membership.user_id) == user_id,
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
-
-
-async def authorize_group(
-    *,
-    session: AsyncSession,
-    user: User,
-    group_id: uuid.UUID,
-    need: Role,
-    write: bool,
-    not_found: str = "Group not found",
-) -> GroupContext:
-    """Load the group and check that `user` holds at least `need` in it.
-
-    The group and the caller's membership come in one statement (this runs on every group
-    request); a write takes the group's row lock in it (see `lock_group`). For a request about
-    one of the group's objects, `not_found` is that object's missing message: an outsider gets
-    the very answer an unknown id gets, so they cannot tell that the id exists.
-    """
-    stmt = (
-        select(Group, Membership)
-        .outerjoin(
-            Membership,
-            and_(col(Membership.group_id) == col(Group.id), col(Membership.user_id) == user.id),
+    async def record(
+        self, type: str, *, subject_type: str, subject_id: uuid.UUID, data: dict[str, Any]
+    ) -> RecordedEvent:
+        """Append one event to this group's history, by the caller, in this transaction."""
+        (event,) = await self.record_many(
+            subject_type=subject_type, subject_id=subject_id, events=[(type, data)]
         )
-        .where(col(Group.id) == group_id)
+        return event
+
+    async def record_many(
+        self, *, subject_type: str, subject_id: uuid.UUID, events: Sequence[NewEvent]
+    ) -> list[RecordedEvent]:
+        """Several events about one subject, with consecutive seqs, in one statement."""
+        recorded = await write_events(
+            self.tx.conn,
+            group_id=self.group.id,
+            actor_id=self.user.id,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            events=events,
+        )
+        self.tx.events_written = True
+        return recorded
+
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Loaded(Generic[T]):
+    """An object of a group, and the caller's context in that group."""
+
+    ctx: GroupContext
+    obj: T
+
+
+@dataclass(frozen=True)
+class ObjectKind:
+    """An object kind that lives in a group and has routes of its own (`/meetings/{id}`…).
+
+    `load` is what a route gets as `Loaded.obj`: a dataclass whose fields are columns of
+    `table` (the Core hot paths: a row, no ORM), or the table's ORM class (cold paths whose
+    services work on ORM objects).
+    """
+
+    table: Table
+    label: str  # "Action item": its 404 says "Action item not found"
+    load: type[Any]
+    # For objects that belong to a group through another object (an agenda item through its
+    # meeting): that object's table and the foreign key column naming it.
+    parent: tuple[Table, str] | None = None
+
+    @property
+    def not_found(self) -> str:
+        return f"{self.label} not found"
+
+    @property
+    def with_group_id(self) -> tuple[Any, Any]:
+        """A FROM clause holding the object, and the column expression of its group id."""
+        if self.parent is None:
+            return self.table, self.table.c.group_id
+        parent, key = self.parent
+        return self.table.join(parent, parent.c.id == self.table.c[key]), parent.c.group_id
+
+    @property
+    def is_orm(self) -> bool:
+        return isinstance(self.load, type) and issubclass(self.load, SQLModel)
+
+    @property
+    def columns(self) -> list[Any]:
+        return [self.table.c[f.name] for f in dataclass_fields(self.load)]
+
+
+# --- the statements -------------------------------------------------------------------------
+
+
+def _access_from(source: Any, is_api_key: bool) -> Any:
+    """`source` (whose rows carry `groups`) joined with the caller and their membership."""
+    caller, _ = credential_source(is_api_key)
+    return source.join(caller, credential_condition(is_api_key)).outerjoin(
+        memberships,
+        and_(memberships.c.group_id == groups.c.id, memberships.c.user_id == users.c.id),
     )
-    if write:
-        stmt = stmt.with_for_update(of=Group).execution_options(populate_existing=True)
-    row = (await session.execute(stmt)).one_or_none()
-    if row is None:
-        raise NotFound(not_found)
-    group, membership = row
-    ctx = GroupContext(group, user, membership)
+
+
+def _access_columns(is_api_key: bool) -> list[Any]:
+    _, columns = credential_source(is_api_key)
+    return [*columns, *GROUP_COLUMNS, _ROLE]
+
+
+@cache
+def _group_statement(is_api_key: bool, write: bool) -> Select[Any]:
+    stmt = (
+        select(*_access_columns(is_api_key))
+        .select_from(_access_from(groups, is_api_key))
+        .where(groups.c.id == bindparam("group_id"))
+    )
+    return stmt.with_for_update(of=groups) if write else stmt
+
+
+@cache
+def _object_group_statement(kind: ObjectKind, is_api_key: bool) -> Select[Any]:
+    """For a write: the caller's access to the object's group, locked (the object follows)."""
+    source, group_id = kind.with_group_id
+    of_object = (
+        select(group_id).select_from(source).where(kind.table.c.id == bindparam("object_id"))
+    )
+    return (
+        select(*_access_columns(is_api_key))
+        .select_from(_access_from(groups, is_api_key))
+        .where(groups.c.id == of_object.scalar_subquery())
+        .with_for_update(of=groups)
+    )
+
+
+@cache
+def _object_statement(kind: ObjectKind, is_api_key: bool) -> Select[Any]:
+    """For a read: the caller's access and the object itself, in one statement."""
+    with_group, group_id = kind.with_group_id
+    source = with_group.join(groups, groups.c.id == group_id)
+    target = [kind.load] if kind.is_orm else kind.columns
+    return (
+        select(*_access_columns(is_api_key), *target)
+        .select_from(_access_from(source, is_api_key))
+        .where(kind.table.c.id == bindparam("object_id"))
+    )
+
+
+@cache
+def _object_by_id(kind: ObjectKind) -> Select[Any]:
+    return select(*kind.columns).where(kind.table.c.id == bindparam("object_id"))
+
+
+# --- deciding -----------------------------------------------------------------------------
+
+
+async def _missing(tx: Tx, settings: Settings, token: str, not_found: str) -> NoReturn:
+    """No row: either the credential finds no user (401) or the group/object is unknown."""
+    if await authenticate(tx.conn, settings, token) is None:
+        raise Unauthorized("Invalid, expired or revoked token")
+    raise NotFound(not_found)
+
+
+async def _context(
+    tx: Tx, row: Row[Any], *, need: Role, write: bool, not_found: str
+) -> GroupContext:
+    """Decide on a row of the access statement: 401, 404, 403, 409 or the caller's context."""
+    user = await principal_from_row(tx.conn, row)
+    if user is None:
+        raise Unauthorized("Invalid, expired or revoked token")
+    group = GroupRow(*row[CREDENTIAL_COLUMNS:_GROUP_END])
+    ctx = GroupContext(tx, group, user, row.member_role)
     if ctx.role is None and group.visibility != Visibility.public:
         raise NotFound(not_found)
     if need != Role.observer and not ctx.has_role(need):
@@ -90,16 +256,100 @@ async def authorize_group(
     return ctx
 
 
-async def lock_group(session: AsyncSession, group: Group) -> None:
-    """Take the group's row lock now (and reload it) for the rest of the transaction.
+def _credential_or_401(settings: Settings, token: str) -> tuple[bool, dict[str, Any]]:
+    credential = parse_credential(settings, token)
+    if credential is None:
+        raise Unauthorized("Invalid, expired or revoked token")
+    return credential.is_api_key, credential.params
 
-    Every write ends by bumping `last_seq` under this lock anyway (EVENTS.md §1); taking it
-    before the service reads makes read-then-write checks see committed state: focus area
-    positions, "is this the last owner?", "already a member?", "already archived?". Without it,
-    concurrent writers on PostgreSQL compute from stale rows and collide (412/500) or break
-    invariants. SQLite serializes writers at BEGIN IMMEDIATE, so FOR UPDATE is a no-op there.
-    """
-    await session.refresh(group, with_for_update=True)
+
+async def authorize_group(
+    tx: Tx,
+    settings: Settings,
+    token: str,
+    *,
+    group_id: uuid.UUID,
+    need: Role,
+    write: bool,
+    not_found: str = "Group not found",
+) -> GroupContext:
+    """The caller's context in the group, checked to hold `need` (and locked for a write)."""
+    is_api_key, params = _credential_or_401(settings, token)
+    params["group_id"] = group_id
+    row = (await tx.conn.execute(_group_statement(is_api_key, write), params)).first()
+    if row is None:
+        await _missing(tx, settings, token, not_found)
+    return await _context(tx, row, need=need, write=write, not_found=not_found)
+
+
+async def authorize_object(
+    tx: Tx,
+    settings: Settings,
+    token: str,
+    *,
+    kind: ObjectKind,
+    object_id: uuid.UUID,
+    need: Role,
+    write: bool,
+) -> Loaded[Any]:
+    """The object and the caller's context in its group (404 when missing or not visible)."""
+    is_api_key, params = _credential_or_401(settings, token)
+    params["object_id"] = object_id
+    if not write:
+        stmt = _object_statement(kind, is_api_key)
+        if kind.is_orm:
+            row = (await tx.session().execute(stmt, params)).first()
+        else:
+            row = (await tx.conn.execute(stmt, params)).first()
+        if row is None:
+            await _missing(tx, settings, token, kind.not_found)
+        ctx = await _context(tx, row, need=need, write=False, not_found=kind.not_found)
+        if kind.is_orm:
+            return Loaded(ctx, row[-1])
+        return Loaded(ctx, kind.load(*row[_GROUP_END + 1 :]))
+    row = (await tx.conn.execute(_object_group_statement(kind, is_api_key), params)).first()
+    if row is None:
+        await _missing(tx, settings, token, kind.not_found)
+    ctx = await _context(tx, row, need=need, write=True, not_found=kind.not_found)
+    # Read under the group's lock: a writer that committed meanwhile is now visible.
+    obj: Any
+    if kind.is_orm:
+        obj = await tx.session().get(kind.load, object_id, populate_existing=True)
+    else:
+        row = (await tx.conn.execute(_object_by_id(kind), {"object_id": object_id})).first()
+        obj = None if row is None else kind.load(*row)
+    if obj is None:  # deleted while we waited for the lock
+        raise NotFound(kind.not_found)
+    return Loaded(ctx, obj)
+
+
+async def authorize_user(
+    tx: Tx, user_id: uuid.UUID, *, group_id: uuid.UUID, need: Role, write: bool
+) -> GroupContext:
+    """`authorize_group` for a user known by id rather than a token (a websocket's user, a
+    job acting for someone): 401 if the user is gone or deactivated."""
+    params = {"credential": user_id, "group_id": group_id}
+    row = (await tx.conn.execute(_group_statement(False, write), params)).first()
+    if row is None:
+        raise NotFound("Group not found")
+    return await _context(tx, row, need=need, write=write, not_found="Group not found")
+
+
+async def context_for(
+    session: AsyncSession, *, group_id: uuid.UUID, user_id: uuid.UUID
+) -> GroupContext:
+    """A user's context in a group for code outside a request (the demo seed, jobs), in the
+    session's transaction."""
+    tx = await Tx.of_session(session)
+    return await authorize_user(tx, user_id, group_id=group_id, need=Role.observer, write=False)
+
+
+# --- dependencies -----------------------------------------------------------------------------
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 def GroupMember(role: Role = Role.observer, *, write: bool | None = None) -> Any:
@@ -111,10 +361,54 @@ def GroupMember(role: Role = Role.observer, *, write: bool | None = None) -> Any
     is_write = role != Role.observer if write is None else write
 
     async def dependency(
-        group_id: uuid.UUID, session: SessionDep, user: CurrentUser
+        request: Request, group_id: uuid.UUID, tx: TxDep, token: BearerToken
     ) -> GroupContext:
         return await authorize_group(
-            session=session, user=user, group_id=group_id, need=role, write=is_write
+            tx, _settings(request), token, group_id=group_id, need=role, write=is_write
         )
 
     return Depends(dependency)
+
+
+Reader = Annotated[GroupContext, GroupMember(Role.observer)]
+Member = Annotated[GroupContext, GroupMember(Role.member)]
+Moderator = Annotated[GroupContext, GroupMember(Role.moderator)]
+Owner = Annotated[GroupContext, GroupMember(Role.owner)]
+
+
+def object_access(kind: ObjectKind, param: str) -> Any:
+    """`ObjectFor(role, write=None)` for routes naming one object of `kind` by the path
+    parameter `param`: reads (observer) in one statement, writes under the group lock."""
+
+    def object_for(role: Role = Role.observer, *, write: bool | None = None) -> Any:
+        is_write = role != Role.observer if write is None else write
+
+        async def dependency(
+            request: Request, object_id: uuid.UUID, tx: Tx, token: str
+        ) -> Loaded[Any]:
+            return await authorize_object(
+                tx,
+                _settings(request),
+                token,
+                kind=kind,
+                object_id=object_id,
+                need=role,
+                write=is_write,
+            )
+
+        # The path parameter keeps the route's own name (`action_item_id`, `meeting_id`…).
+        dependency.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [
+                inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request),
+                inspect.Parameter(
+                    "object_id",
+                    inspect.Parameter.KEYWORD_ONLY,
+                    annotation=Annotated[uuid.UUID, Path(alias=param)],
+                ),
+                inspect.Parameter("tx", inspect.Parameter.KEYWORD_ONLY, annotation=TxDep),
+                inspect.Parameter("token", inspect.Parameter.KEYWORD_ONLY, annotation=BearerToken),
+            ]
+        )
+        return Depends(dependency)
+
+    return object_for

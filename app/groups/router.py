@@ -5,12 +5,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
-from app.core.db import SessionDep
+from app.core.db import SessionDep, TxDep
 from app.core.deps import IfMatch, check_if_match, set_etag
 from app.core.errors import Forbidden
 from app.core.pagination import Page, PageParams, page_params
+from app.core.responses import json_response, page_response
 from app.groups import focus_areas, service
-from app.groups.access import GroupContext, GroupMember, authorize_group
+from app.groups.access import GroupContext, GroupMember, Loaded, Owner, Reader, object_access
 from app.groups.schemas import (
     FocusAreaCreate,
     FocusAreaRead,
@@ -22,14 +23,17 @@ from app.groups.schemas import (
     MemberRead,
     MemberUpdate,
 )
-from app.models import Role
+from app.models import FocusArea, Role
 from app.users.deps import CurrentUser
 
 router = APIRouter(tags=["groups"])
 
-Reader = Annotated[GroupContext, GroupMember(Role.observer)]
-Owner = Annotated[GroupContext, GroupMember(Role.owner)]
 Paging = Annotated[PageParams, Depends(page_params)]
+# Leaving a group is a write anyone in it may do (the route decides whose membership).
+InGroup = Annotated[GroupContext, GroupMember(Role.observer, write=True)]
+AreaFor = object_access(focus_areas.FOCUS_AREA, "area_id")
+AreaReader = Annotated[Loaded[FocusArea], AreaFor(Role.observer)]
+AreaOwner = Annotated[Loaded[FocusArea], AreaFor(Role.owner)]
 
 
 @router.post("/groups", status_code=status.HTTP_201_CREATED, response_model=GroupRead)
@@ -45,21 +49,22 @@ async def create_group(
 @router.get("/groups", response_model=Page[GroupRead])
 async def list_groups(
     user: CurrentUser,
-    session: SessionDep,
+    tx: TxDep,
     page: Paging,
     include_archived: Annotated[bool, Query()] = False,
-) -> Page[GroupRead]:
+) -> Response:
     """Groups the caller can see: public ones and those they belong to."""
-    rows, cursor = await service.list_groups(
-        session=session, user=user, params=page, include_archived=include_archived
+    items, cursor = await service.list_groups(
+        tx=tx, user=user, page=page, include_archived=include_archived
     )
-    return Page(items=[service.group_read(g, r) for g, r in rows], next_cursor=cursor)
+    return page_response(items, cursor)
 
 
 @router.get("/groups/{group_id}", response_model=GroupRead)
-async def get_group(ctx: Reader, response: Response) -> GroupRead:
-    set_etag(response, ctx.group.version)
-    return service.group_read(ctx.group, ctx.role)
+async def get_group(ctx: Reader) -> Response:
+    """Answered from the access check's own statement: no further query."""
+    read = service.group_read(ctx.group, ctx.role)
+    return json_response(read.model_dump(), version=ctx.group.version)
 
 
 @router.patch("/groups/{group_id}", response_model=GroupRead)
@@ -88,9 +93,9 @@ async def archive_group(
 
 
 @router.get("/groups/{group_id}/members", response_model=Page[MemberRead], tags=["members"])
-async def list_members(ctx: Reader, session: SessionDep, page: Paging) -> Page[MemberRead]:
-    items, cursor = await service.list_members(session=session, group_id=ctx.group.id, params=page)
-    return Page(items=items, next_cursor=cursor)
+async def list_members(ctx: Reader, page: Paging) -> Response:
+    items, cursor = await service.list_members(ctx=ctx, page=page)
+    return page_response(items, cursor)
 
 
 @router.post(
@@ -108,14 +113,9 @@ async def add_member(
 
 
 @router.get("/groups/{group_id}/members/{user_id}", response_model=MemberRead, tags=["members"])
-async def get_member(
-    user_id: uuid.UUID, ctx: Reader, session: SessionDep, response: Response
-) -> MemberRead:
-    membership, user = await service.get_member(
-        session=session, group_id=ctx.group.id, user_id=user_id
-    )
-    set_etag(response, membership.version)
-    return service.member_read(membership, user)
+async def get_member(user_id: uuid.UUID, ctx: Reader) -> Response:
+    member, version = await service.member_json(ctx=ctx, user_id=user_id)
+    return json_response(member, version=version)
 
 
 @router.patch("/groups/{group_id}/members/{user_id}", response_model=MemberRead, tags=["members"])
@@ -143,19 +143,14 @@ async def update_member(
     status_code=status.HTTP_204_NO_CONTENT,
     tags=["members"],
 )
-async def remove_member(
-    group_id: uuid.UUID, user_id: uuid.UUID, user: CurrentUser, session: SessionDep
-) -> None:
+async def remove_member(user_id: uuid.UUID, ctx: InGroup, session: SessionDep) -> None:
     """Owners remove anyone; every member may remove themselves (leave the group)."""
-    ctx = await authorize_group(
-        session=session, user=user, group_id=group_id, need=Role.observer, write=True
-    )
-    if user_id != user.id and not ctx.has_role(Role.owner):
+    if user_id != ctx.user.id and not ctx.has_role(Role.owner):
         if ctx.role is None:
             raise Forbidden("Only members can leave a group")
         raise Forbidden("This needs the owner role in the group")
     membership, member = await service.get_member(
-        session=session, group_id=group_id, user_id=user_id
+        session=session, group_id=ctx.group.id, user_id=user_id
     )
     await service.remove_member(session=session, ctx=ctx, membership=membership, user=member)
 
@@ -166,10 +161,10 @@ async def remove_member(
 @router.get(
     "/groups/{group_id}/focus-areas", response_model=Page[FocusAreaRead], tags=["focus areas"]
 )
-async def list_focus_areas(ctx: Reader, session: SessionDep) -> Page[FocusAreaRead]:
+async def list_focus_areas(ctx: Reader) -> Response:
     """All focus areas in their order (a group has few, so one page)."""
-    areas = await focus_areas.list_focus_areas(session=session, group_id=ctx.group.id)
-    return Page(items=[FocusAreaRead.model_validate(a) for a in areas])
+    areas = await focus_areas.list_focus_areas(conn=ctx.tx.conn, group_id=ctx.group.id)
+    return page_response([dict(a._mapping) for a in areas], None)
 
 
 @router.post(
@@ -187,39 +182,29 @@ async def create_focus_area(
 
 
 @router.get("/focus-areas/{area_id}", response_model=FocusAreaRead, tags=["focus areas"])
-async def get_focus_area(
-    area_id: uuid.UUID, user: CurrentUser, session: SessionDep, response: Response
-) -> FocusAreaRead:
-    area, _ = await focus_areas.get_authorized(
-        session=session, user=user, area_id=area_id, need=Role.observer
-    )
-    set_etag(response, area.version)
-    return FocusAreaRead.model_validate(area)
+async def get_focus_area(area: AreaReader, response: Response) -> FocusAreaRead:
+    set_etag(response, area.obj.version)
+    return FocusAreaRead.model_validate(area.obj)
 
 
 @router.patch("/focus-areas/{area_id}", response_model=FocusAreaRead, tags=["focus areas"])
 async def update_focus_area(
-    area_id: uuid.UUID,
+    area: AreaOwner,
     data: FocusAreaUpdate,
-    user: CurrentUser,
     session: SessionDep,
     if_match: IfMatch,
     response: Response,
 ) -> FocusAreaRead:
-    area, ctx = await focus_areas.get_authorized(
-        session=session, user=user, area_id=area_id, need=Role.owner
+    check_if_match(if_match, area.obj.version)
+    updated = await focus_areas.update_focus_area(
+        session=session, ctx=area.ctx, area=area.obj, data=data
     )
-    check_if_match(if_match, area.version)
-    area = await focus_areas.update_focus_area(session=session, ctx=ctx, area=area, data=data)
-    set_etag(response, area.version)
-    return FocusAreaRead.model_validate(area)
+    set_etag(response, updated.version)
+    return FocusAreaRead.model_validate(updated)
 
 
 @router.delete(
     "/focus-areas/{area_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["focus areas"]
 )
-async def delete_focus_area(area_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> None:
-    area, ctx = await focus_areas.get_authorized(
-        session=session, user=user, area_id=area_id, need=Role.owner
-    )
-    await focus_areas.delete_focus_area(session=session, ctx=ctx, area=area)
+async def delete_focus_area(area: AreaOwner, session: SessionDep) -> None:
+    await focus_areas.delete_focus_area(session=session, ctx=area.ctx, area=area.obj)

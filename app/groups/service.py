@@ -5,15 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.core.changes import apply_changes
+from app.core.db import Tx
 from app.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.core.events import record_event
-from app.core.pagination import PageParams, paginate
-from app.groups.access import GroupContext, lock_group, membership_of
+from app.core.pagination import PageParams
+from app.groups import queries
+from app.groups.access import GroupContext
 from app.groups.schemas import (
     GroupCreate,
     GroupRead,
@@ -22,15 +24,25 @@ from app.groups.schemas import (
     MemberRead,
     MemberUpdate,
 )
-from app.models import Group, Membership, Organization, Role, User, Visibility
+from app.models import Group, Membership, Organization, Role, User
 from app.models.base import utcnow
+from app.users.principal import Principal
 
 
-def group_read(group: Group, role: Role | None) -> GroupRead:
+async def membership_of(
+    session: AsyncSession, group_id: uuid.UUID, user_id: uuid.UUID
+) -> Membership | None:
+    stmt = select(Membership).where(
+        col(Membership.group_id) == group_id, col(Membership.user_id) == user_id
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+def group_read(group: Any, role: Role | None) -> GroupRead:
     return GroupRead.model_validate(group).model_copy(update={"my_role": role})
 
 
-def member_read(membership: Membership, user: User) -> MemberRead:
+def member_read(membership: Membership, user: User | Principal) -> MemberRead:
     return MemberRead.model_validate(
         {
             "user_id": membership.user_id,
@@ -47,7 +59,7 @@ def _member_data(read: MemberRead) -> dict[str, Any]:
     return read.model_dump(mode="json")
 
 
-async def create_group(*, session: AsyncSession, data: GroupCreate, actor: User) -> Group:
+async def create_group(*, session: AsyncSession, data: GroupCreate, actor: Principal) -> Group:
     group = Group(**data.model_dump())
     session.add(group)
     await session.flush()
@@ -77,62 +89,48 @@ async def create_group(*, session: AsyncSession, data: GroupCreate, actor: User)
 
 
 async def list_groups(
-    *, session: AsyncSession, user: User, params: PageParams, include_archived: bool
-) -> tuple[list[tuple[Group, Role | None]], str | None]:
-    my_groups = select(col(Membership.group_id)).where(col(Membership.user_id) == user.id)
-    stmt = select(Group)
-    if not user.is_admin:
-        stmt = stmt.where(
-            or_(col(Group.visibility) == Visibility.public, col(Group.id).in_(my_groups))
-        )
-    if not include_archived:
-        stmt = stmt.where(col(Group.archived_at).is_(None))
-    groups, cursor = await paginate(session, stmt, params, (col(Group.created_at), col(Group.id)))
-    roles: dict[uuid.UUID, Role] = {}
-    if groups:
-        rows = await session.execute(
-            select(col(Membership.group_id), col(Membership.role)).where(
-                col(Membership.user_id) == user.id,
-                col(Membership.group_id).in_([g.id for g in groups]),
-            )
-        )
-        roles = {gid: role for gid, role in rows.all()}
-    admin_role = Role.owner if user.is_admin else None
-    return [(g, roles.get(g.id, admin_role)) for g in groups], cursor
+    *, tx: Tx, user: Principal, page: PageParams, include_archived: bool
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Groups the user can see (public ones and their own), with their role in each."""
+    return await queries.groups_page(
+        tx.conn,
+        user_id=user.id,
+        admin=user.is_admin,
+        include_archived=include_archived,
+        page=page,
+    )
+
+
+async def _locked_group(session: AsyncSession, ctx: GroupContext) -> Group:
+    """The group as an ORM object, under its row lock (taken here if not yet)."""
+    group = await session.get(Group, ctx.group.id, with_for_update=True, populate_existing=True)
+    if group is None:
+        raise NotFound("Group not found")
+    return group
 
 
 async def update_group(*, session: AsyncSession, ctx: GroupContext, data: GroupUpdate) -> Group:
-    group = ctx.group
+    group = await _locked_group(session, ctx)
     changes = apply_changes(group, data)
     if changes:
         await session.flush()
-        await record_event(
-            session=session,
-            group_id=group.id,
-            type="group.updated",
-            actor_id=ctx.user.id,
-            subject_type="group",
-            subject_id=group.id,
-            data={"changes": changes},
+        await ctx.record(
+            "group.updated", subject_type="group", subject_id=group.id, data={"changes": changes}
         )
         await session.refresh(group)
     return group
 
 
 async def archive_group(*, session: AsyncSession, ctx: GroupContext) -> Group:
-    group = ctx.group
     # The route authorizes with write=False (archiving twice is an InvalidTransition, not
-    # the generic "archived" Conflict), so it takes the lock itself.
-    await lock_group(session, group)
+    # the generic "archived" Conflict), so the lock is taken here.
+    group = await _locked_group(session, ctx)
     if group.archived_at is not None:
         raise InvalidTransition("The group is already archived")
     group.archived_at = utcnow()
     await session.flush()
-    await record_event(
-        session=session,
-        group_id=group.id,
-        type="group.archived",
-        actor_id=ctx.user.id,
+    await ctx.record(
+        "group.archived",
         subject_type="group",
         subject_id=group.id,
         data={"archived_at": group.archived_at.isoformat()},
@@ -142,21 +140,17 @@ async def archive_group(*, session: AsyncSession, ctx: GroupContext) -> Group:
 
 
 async def list_members(
-    *, session: AsyncSession, group_id: uuid.UUID, params: PageParams
-) -> tuple[list[MemberRead], str | None]:
-    stmt = select(Membership).where(col(Membership.group_id) == group_id)
-    rows, cursor = await paginate(
-        session, stmt, params, (col(Membership.created_at), col(Membership.id))
-    )
-    users = await _users_by_id(session, [m.user_id for m in rows])
-    return [member_read(m, users[m.user_id]) for m in rows], cursor
+    *, ctx: GroupContext, page: PageParams
+) -> tuple[list[dict[str, Any]], str | None]:
+    return await queries.members_page(ctx.tx.conn, ctx.group.id, page)
 
 
-async def _users_by_id(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, User]:
-    if not ids:
-        return {}
-    result = await session.execute(select(User).where(col(User.id).in_(ids)))
-    return {u.id: u for u in result.scalars()}
+async def member_json(*, ctx: GroupContext, user_id: uuid.UUID) -> tuple[dict[str, Any], int]:
+    """One member as MemberRead's fields, and its version (404 if not a member)."""
+    found = await queries.member(ctx.tx.conn, ctx.group.id, user_id)
+    if found is None:
+        raise NotFound("Member not found")
+    return found
 
 
 async def _check_organization(session: AsyncSession, org_id: uuid.UUID | None) -> None:
@@ -200,11 +194,8 @@ async def add_member(
     )
     session.add(membership)
     await session.flush()
-    await record_event(
-        session=session,
-        group_id=ctx.group.id,
-        type="member.added",
-        actor_id=ctx.user.id,
+    await ctx.record(
+        "member.added",
         subject_type="member",
         subject_id=user.id,
         data={"member": _member_data(member_read(membership, user))},
@@ -236,11 +227,8 @@ async def update_member(
         raise Conflict("A group needs at least one owner; promote another member first")
     if changes:
         await session.flush()
-        await record_event(
-            session=session,
-            group_id=ctx.group.id,
-            type="member.updated",
-            actor_id=ctx.user.id,
+        await ctx.record(
+            "member.updated",
             subject_type="member",
             subject_id=user.id,
             data={"member": _member_data(member_read(membership, user)), "changes": changes},
@@ -256,12 +244,4 @@ async def remove_member(
     data = {"member": _member_data(member_read(membership, user))}
     await session.delete(membership)
     await session.flush()
-    await record_event(
-        session=session,
-        group_id=ctx.group.id,
-        type="member.removed",
-        actor_id=ctx.user.id,
-        subject_type="member",
-        subject_id=user.id,
-        data=data,
-    )
+    await ctx.record("member.removed", subject_type="member", subject_id=user.id, data=data)

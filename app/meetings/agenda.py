@@ -10,13 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.core.changes import apply_changes
-from app.core.errors import Conflict, NotFound
+from app.core.errors import Conflict
 from app.groups.access import GroupContext
 from app.meetings import live
-from app.meetings.base import check_participant, get_authorized, record_meeting_event
+from app.meetings.base import check_participant, record_meeting_event
 from app.meetings.lifecycle import LIVE, OPEN, require_status
 from app.meetings.schemas import AgendaItemCreate, AgendaItemRead, AgendaItemUpdate, dump
-from app.models import AgendaItem, Meeting, Role, User
+from app.models import AgendaItem, Meeting, User
 from app.models.base import utcnow
 from app.roadmap.service import check_links
 
@@ -50,13 +50,9 @@ async def _place(
     _renumber(others)
 
 
-async def _check_links(
-    session: AsyncSession,
-    group_id: uuid.UUID,
-    data: AgendaItemCreate | AgendaItemUpdate,
-) -> None:
-    await check_participant(session, group_id, data.speaker_id, "speaker_id")
-    await check_links(session=session, group_id=group_id, focus_area_id=data.focus_area_id)
+async def _check_links(ctx: GroupContext, data: AgendaItemCreate | AgendaItemUpdate) -> None:
+    await check_participant(ctx, data.speaker_id, "speaker_id")
+    await check_links(ctx=ctx, focus_area_id=data.focus_area_id)
 
 
 async def _agenda_updated(
@@ -70,7 +66,6 @@ async def _agenda_updated(
     """One event type for every agenda edit, carrying the whole agenda in its new order."""
     items = await list_items(session=session, meeting_id=meeting.id)
     await record_meeting_event(
-        session=session,
         ctx=ctx,
         meeting=meeting,
         type="meeting.agenda_updated",
@@ -85,30 +80,13 @@ async def create_item(
     *, session: AsyncSession, ctx: GroupContext, meeting: Meeting, data: AgendaItemCreate
 ) -> AgendaItem:
     require_status(meeting, OPEN, "change the agenda")
-    await _check_links(session, ctx.group.id, data)
+    await _check_links(ctx, data)
     item = AgendaItem(meeting_id=meeting.id, **data.model_dump(exclude={"position"}))
     await _place(session, meeting.id, item, data.position)
     session.add(item)
     await session.flush()
     await _agenda_updated(session, ctx, meeting, "created", _item_data(item))
     return item
-
-
-async def get_authorized_item(
-    *, session: AsyncSession, user: User, item_id: uuid.UUID, need: Role
-) -> tuple[AgendaItem, Meeting, GroupContext]:
-    item = await session.get(AgendaItem, item_id)
-    if item is None:
-        raise NotFound("Agenda item not found")
-    try:
-        meeting, ctx = await get_authorized(
-            session=session, user=user, meeting_id=item.meeting_id, need=need
-        )
-    except NotFound:
-        raise NotFound("Agenda item not found") from None
-    if need != Role.observer:
-        await session.refresh(item)
-    return item, meeting, ctx
 
 
 async def update_item(
@@ -120,7 +98,7 @@ async def update_item(
     data: AgendaItemUpdate,
 ) -> AgendaItem:
     require_status(meeting, OPEN, "change the agenda")
-    await _check_links(session, ctx.group.id, data)
+    await _check_links(ctx, data)
     # Position is not a plain field: moving one item renumbers its siblings.
     changes = apply_changes(
         item,
@@ -171,7 +149,6 @@ async def advance(*, session: AsyncSession, ctx: GroupContext, meeting: Meeting)
     meeting.current_agenda_item_id = item.id
     await session.flush()
     await record_meeting_event(
-        session=session,
         ctx=ctx,
         meeting=meeting,
         type="meeting.agenda_advanced",

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.groups import focus_areas
-from app.groups.access import GroupContext, membership_of
+from app.groups.access import GroupContext, context_for
 from app.meetings import agenda, live, records, service
 from app.meetings.lifecycle import Action
 from app.meetings.schemas import (
@@ -54,7 +54,7 @@ def _local(hour: int, minute: int = 0) -> datetime:
 
 
 async def _ctx(session: AsyncSession, group: Group, user: User) -> GroupContext:
-    return GroupContext(group, user, await membership_of(session, group.id, user.id))
+    return await context_for(session, group_id=group.id, user_id=user.id)
 
 
 async def _promoters(session: AsyncSession, group: Group) -> list[User]:
@@ -124,7 +124,7 @@ async def seed_founding_meeting(session: AsyncSession, group: Group) -> Meeting:
             moderator_id=officer.id,
         ),
     )
-    areas = await focus_areas.list_focus_areas(session=session, group_id=group.id)
+    areas = await focus_areas.list_focus_areas(conn=await session.connection(), group_id=group.id)
     items = [
         AgendaItemCreate(
             title="Welcoming remarks: the three traps of low productivity and growth; "

@@ -65,7 +65,6 @@ async def set_rsvp(
         rsvp.response = response
     await session.flush()
     await record_meeting_event(
-        session=session,
         ctx=ctx,
         meeting=meeting,
         type="meeting.rsvp",
@@ -179,7 +178,6 @@ async def _attendance_changed(
 ) -> None:
     attendee = await _attendee(session, meeting, ctx.user.id)
     await record_meeting_event(
-        session=session,
         ctx=ctx,
         meeting=meeting,
         type=type,
@@ -243,7 +241,6 @@ async def raise_hand(
     assert entry is not None
     if mine is None:
         await record_meeting_event(
-            session=session,
             ctx=ctx,
             meeting=meeting,
             type="meeting.hand_raised",
@@ -262,7 +259,6 @@ async def lower_hand(*, session: AsyncSession, ctx: GroupContext, meeting: Meeti
     await session.delete(hands[entry.position - 1])
     await session.flush()
     await record_meeting_event(
-        session=session,
         ctx=ctx,
         meeting=meeting,
         type="meeting.hand_lowered",
@@ -284,7 +280,6 @@ async def set_speaker(
     meeting.current_speaker_id = speaker.id
     await session.flush()
     await record_meeting_event(
-        session=session,
         ctx=ctx,
         meeting=meeting,
         type="meeting.speaker_changed",

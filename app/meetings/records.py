@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +16,7 @@ from app.meetings.lifecycle import RECORDABLE, require_status
 from app.meetings.schemas import DecisionCreate, DecisionRead, MinutesRead, MinutesUpdate, dump
 from app.models import ActionItem, Decision, Meeting, MeetingMinutes
 from app.models.base import utcnow
+from app.roadmap.queries import ItemRow
 from app.roadmap.schemas import ActionItemCreate, ActionItemRead
 from app.roadmap.service import create_action_item
 
@@ -53,7 +55,6 @@ async def put_minutes(
     minutes.updated_by = ctx.user.id
     await session.flush()
     await record_meeting_event(
-        session=session,
         ctx=ctx,
         meeting=meeting,
         type="meeting.minutes_published" if data.published else "meeting.minutes_updated",
@@ -75,7 +76,6 @@ async def record_decision(
     await session.flush()
     items = [
         await create_action_item(
-            session=session,
             ctx=ctx,
             data=ActionItemCreate(**spec.model_dump(), meeting_id=meeting.id),
             decision_id=decision.id,
@@ -85,7 +85,6 @@ async def record_decision(
     ]
     read = _decision_read(decision, items)
     await record_meeting_event(
-        session=session,
         ctx=ctx,
         meeting=meeting,
         type="meeting.decision_recorded",
@@ -94,7 +93,7 @@ async def record_decision(
     return read
 
 
-def _decision_read(decision: Decision, items: list[ActionItem]) -> DecisionRead:
+def _decision_read(decision: Decision, items: Sequence[ActionItem | ItemRow]) -> DecisionRead:
     return DecisionRead(
         id=decision.id,
         meeting_id=decision.meeting_id,

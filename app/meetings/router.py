@@ -3,16 +3,18 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.security import HTTPAuthorizationCredentials
 
-from app.core.db import SessionDep
-from app.core.deps import IfMatch, SettingsDep, check_if_match, set_etag
+from app.core.db import SessionDep, TxDep
+from app.core.deps import IfMatch, check_if_match, set_etag
 from app.core.errors import Unauthorized
 from app.core.pagination import Page, PageParams, page_params
+from app.core.responses import page_response
 from app.core.security import API_KEY_PREFIX
-from app.groups.access import GroupContext, GroupMember, authorize_group
+from app.groups.access import Moderator, Reader, authorize_group, authorize_object
 from app.meetings import agenda, ical, live, records, service
-from app.meetings.base import get_authorized
+from app.meetings.deps import MEETING, AgendaRunner, MeetingReader, MeetingRunner, Participant
 from app.meetings.lifecycle import Action
 from app.meetings.schemas import (
     AgendaItemCreate,
@@ -31,20 +33,16 @@ from app.meetings.schemas import (
     RsvpUpdate,
     UTCInstant,
 )
-from app.models import Meeting, MeetingStatus, Role, User
-from app.users.deps import CurrentUser, OptionalUser, user_from_token
+from app.models import Meeting, MeetingStatus, Role
+from app.users.deps import bearer
 
 router = APIRouter(tags=["meetings"])
 
-Reader = Annotated[GroupContext, GroupMember(Role.observer)]
-Moderator = Annotated[GroupContext, GroupMember(Role.moderator)]
 Paging = Annotated[PageParams, Depends(page_params)]
 
 
-async def _calendar_user(
-    session: SessionDep,
-    settings: SettingsDep,
-    bearer: OptionalUser,
+async def _calendar_token(
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     token: Annotated[
         str | None,
         Query(
@@ -52,20 +50,18 @@ async def _calendar_user(
             description="An API key (wgk_…), for calendar apps that cannot send headers",
         ),
     ] = None,
-) -> User:
-    if bearer is not None:
-        return bearer
+) -> str:
+    """The Authorization header's credential, or `?token=<API key>` (no JWT in URLs)."""
+    if creds is not None:
+        return creds.credentials
     if token is None:
         raise Unauthorized()
-    user = None
-    if token.startswith(API_KEY_PREFIX):
-        user = await user_from_token(session, settings, token)
-    if user is None:
+    if not token.startswith(API_KEY_PREFIX):
         raise Unauthorized("?token= needs a valid API key")
-    return user
+    return token
 
 
-CalendarUser = Annotated[User, Depends(_calendar_user)]
+CalendarToken = Annotated[str, Depends(_calendar_token)]
 
 
 def _meeting(meeting: Meeting, response: Response) -> MeetingRead:
@@ -99,7 +95,6 @@ async def create_meeting(
 @router.get("/groups/{group_id}/meetings", response_model=Page[MeetingRead])
 async def list_meetings(
     ctx: Reader,
-    session: SessionDep,
     page: Paging,
     status: MeetingStatus | None = None,
     start: Annotated[
@@ -108,12 +103,12 @@ async def list_meetings(
     end: Annotated[
         UTCInstant | None, Query(alias="to", description="meetings starting before this")
     ] = None,
-) -> Page[MeetingRead]:
+) -> Response:
     """Meetings by start time."""
-    rows, cursor = await service.list_meetings(
-        session=session, ctx=ctx, params=page, status=status, start=start, end=end
+    items, cursor = await service.list_meetings(
+        ctx=ctx, page=page, status=status, start=start, end=end
     )
-    return Page(items=[MeetingRead.model_validate(m) for m in rows], next_cursor=cursor)
+    return page_response(items, cursor)
 
 
 @router.get(
@@ -121,13 +116,20 @@ async def list_meetings(
     response_class=Response,
     responses={200: {"content": {"text/calendar": {}}}},
 )
-async def group_calendar(group_id: uuid.UUID, user: CalendarUser, session: SessionDep) -> Response:
+async def group_calendar(
+    request: Request, group_id: uuid.UUID, token: CalendarToken, tx: TxDep
+) -> Response:
     """The group's meetings as an iCalendar feed. Accepts `?token=<api key>` instead of the
     Authorization header, for calendar apps."""
     ctx = await authorize_group(
-        session=session, user=user, group_id=group_id, need=Role.observer, write=False
+        tx,
+        request.app.state.settings,
+        token,
+        group_id=group_id,
+        need=Role.observer,
+        write=False,
     )
-    meetings = await service.all_meetings(session=session, ctx=ctx)
+    meetings = await service.all_meetings(session=tx.session(), ctx=ctx)
     return _ics(ical.calendar(name=ctx.group.name, meetings=meetings), "calendar.ics")
 
 
@@ -138,52 +140,49 @@ async def group_calendar(group_id: uuid.UUID, user: CalendarUser, session: Sessi
     responses={200: {"content": {"text/calendar": {}}}},
 )
 async def meeting_calendar(
-    meeting_id: uuid.UUID, user: CalendarUser, session: SessionDep
+    request: Request, meeting_id: uuid.UUID, token: CalendarToken, tx: TxDep
 ) -> Response:
     """One meeting as iCalendar. Accepts `?token=<api key>` like the group feed."""
-    meeting, _ = await get_authorized(
-        session=session, user=user, meeting_id=meeting_id, need=Role.observer
+    loaded = await authorize_object(
+        tx,
+        request.app.state.settings,
+        token,
+        kind=MEETING,
+        object_id=meeting_id,
+        need=Role.observer,
+        write=False,
     )
+    meeting: Meeting = loaded.obj
     return _ics(ical.calendar(name=meeting.title, meetings=[meeting]), f"{meeting.id}.ics")
 
 
 @router.get("/meetings/{meeting_id}", response_model=MeetingRead)
-async def get_meeting(
-    meeting_id: uuid.UUID, user: CurrentUser, session: SessionDep, response: Response
-) -> MeetingRead:
-    meeting, _ = await get_authorized(
-        session=session, user=user, meeting_id=meeting_id, need=Role.observer
-    )
-    return _meeting(meeting, response)
+async def get_meeting(meeting: MeetingReader, response: Response) -> MeetingRead:
+    return _meeting(meeting.obj, response)
 
 
 @router.patch("/meetings/{meeting_id}", response_model=MeetingRead)
 async def update_meeting(
-    meeting_id: uuid.UUID,
+    meeting: MeetingRunner,
     data: MeetingUpdate,
-    user: CurrentUser,
     session: SessionDep,
     if_match: IfMatch,
     response: Response,
 ) -> MeetingRead:
     """Change a scheduled or live meeting (those who run it); bumps `ical_sequence`."""
-    meeting, ctx = await get_authorized(
-        session=session, user=user, meeting_id=meeting_id, need=Role.moderator
+    check_if_match(if_match, meeting.obj.version)
+    updated = await service.update_meeting(
+        session=session, ctx=meeting.ctx, meeting=meeting.obj, data=data
     )
-    check_if_match(if_match, meeting.version)
-    meeting = await service.update_meeting(session=session, ctx=ctx, meeting=meeting, data=data)
-    return _meeting(meeting, response)
+    return _meeting(updated, response)
 
 
 def _lifecycle_route(action: Action, summary: str) -> None:
-    async def move(
-        meeting_id: uuid.UUID, user: CurrentUser, session: SessionDep, response: Response
-    ) -> MeetingRead:
-        meeting, ctx = await get_authorized(
-            session=session, user=user, meeting_id=meeting_id, need=Role.moderator
+    async def move(meeting: MeetingRunner, session: SessionDep, response: Response) -> MeetingRead:
+        moved = await service.transition(
+            session=session, ctx=meeting.ctx, meeting=meeting.obj, action=action
         )
-        meeting = await service.transition(session=session, ctx=ctx, meeting=meeting, action=action)
-        return _meeting(meeting, response)
+        return _meeting(moved, response)
 
     router.add_api_route(
         f"/meetings/{{meeting_id}}/{action.value}",
@@ -211,14 +210,9 @@ _lifecycle_route(
 
 
 @router.get("/meetings/{meeting_id}/agenda-items", response_model=Page[AgendaItemRead])
-async def list_agenda_items(
-    meeting_id: uuid.UUID, user: CurrentUser, session: SessionDep
-) -> Page[AgendaItemRead]:
+async def list_agenda_items(meeting: MeetingReader, session: SessionDep) -> Page[AgendaItemRead]:
     """The whole agenda in order (one page)."""
-    meeting, _ = await get_authorized(
-        session=session, user=user, meeting_id=meeting_id, need=Role.observer
-    )
-    items = await agenda.list_items(session=session, meeting_id=meeting.id)
+    items = await agenda.list_items(session=session, meeting_id=meeting.obj.id)
     return Page(items=[AgendaItemRead.model_validate(i) for i in items])
 
 
@@ -228,103 +222,78 @@ async def list_agenda_items(
     response_model=AgendaItemRead,
 )
 async def create_agenda_item(
-    meeting_id: uuid.UUID,
-    data: AgendaItemCreate,
-    user: CurrentUser,
-    session: SessionDep,
-    response: Response,
+    meeting: MeetingRunner, data: AgendaItemCreate, session: SessionDep, response: Response
 ) -> AgendaItemRead:
-    meeting, ctx = await get_authorized(
-        session=session, user=user, meeting_id=meeting_id, need=Role.moderator
+    item = await agenda.create_item(
+        session=session, ctx=meeting.ctx, meeting=meeting.obj, data=data
     )
-    item = await agenda.create_item(session=session, ctx=ctx, meeting=meeting, data=data)
     set_etag(response, item.version)
     return AgendaItemRead.model_validate(item)
 
 
 @router.patch("/agenda-items/{item_id}", response_model=AgendaItemRead)
 async def update_agenda_item(
-    item_id: uuid.UUID,
+    target: AgendaRunner,
     data: AgendaItemUpdate,
-    user: CurrentUser,
     session: SessionDep,
     if_match: IfMatch,
     response: Response,
 ) -> AgendaItemRead:
     """Edit or move an item (`position` renumbers the others)."""
-    item, meeting, ctx = await agenda.get_authorized_item(
-        session=session, user=user, item_id=item_id, need=Role.moderator
+    item, meeting = target
+    check_if_match(if_match, item.obj.version)
+    updated = await agenda.update_item(
+        session=session, ctx=item.ctx, meeting=meeting, item=item.obj, data=data
     )
-    check_if_match(if_match, item.version)
-    item = await agenda.update_item(session=session, ctx=ctx, meeting=meeting, item=item, data=data)
-    set_etag(response, item.version)
-    return AgendaItemRead.model_validate(item)
+    set_etag(response, updated.version)
+    return AgendaItemRead.model_validate(updated)
 
 
 @router.delete("/agenda-items/{item_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_agenda_item(item_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> None:
-    item, meeting, ctx = await agenda.get_authorized_item(
-        session=session, user=user, item_id=item_id, need=Role.moderator
-    )
-    await agenda.delete_item(session=session, ctx=ctx, meeting=meeting, item=item)
+async def delete_agenda_item(target: AgendaRunner, session: SessionDep) -> None:
+    item, meeting = target
+    await agenda.delete_item(session=session, ctx=item.ctx, meeting=meeting, item=item.obj)
 
 
 @router.post("/meetings/{meeting_id}/agenda/advance", response_model=MeetingRead)
 async def advance_agenda(
-    meeting_id: uuid.UUID, user: CurrentUser, session: SessionDep, response: Response
+    meeting: MeetingRunner, session: SessionDep, response: Response
 ) -> MeetingRead:
     """Move a live meeting to its next agenda item (`current_agenda_item_id`); an item with a
     speaker gives them the floor. 409 when not live or at the last item."""
-    meeting, ctx = await get_authorized(
-        session=session, user=user, meeting_id=meeting_id, need=Role.moderator
-    )
-    meeting = await agenda.advance(session=session, ctx=ctx, meeting=meeting)
-    return _meeting(meeting, response)
+    advanced = await agenda.advance(session=session, ctx=meeting.ctx, meeting=meeting.obj)
+    return _meeting(advanced, response)
 
 
 # --- taking part ---------------------------------------------------------------------------
 
 
 @router.put("/meetings/{meeting_id}/rsvp", response_model=RsvpRead)
-async def rsvp(
-    meeting_id: uuid.UUID, data: RsvpUpdate, user: CurrentUser, session: SessionDep
-) -> RsvpRead:
+async def rsvp(meeting: Participant, data: RsvpUpdate, session: SessionDep) -> RsvpRead:
     """Answer yes/no/maybe (members) while the meeting is scheduled or live; idempotent."""
-    meeting, ctx = await get_authorized(
-        session=session, user=user, meeting_id=meeting_id, need=Role.member
+    row = await live.set_rsvp(
+        session=session, ctx=meeting.ctx, meeting=meeting.obj, response=data.response
     )
-    row = await live.set_rsvp(session=session, ctx=ctx, meeting=meeting, response=data.response)
     return RsvpRead.model_validate(row)
 
 
 @router.post("/meetings/{meeting_id}/join", response_model=AttendeeRead)
-async def join(meeting_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> AttendeeRead:
+async def join(meeting: Participant, session: SessionDep) -> AttendeeRead:
     """Enter the live meeting (409 otherwise); joining while present changes nothing."""
-    meeting, ctx = await get_authorized(
-        session=session, user=user, meeting_id=meeting_id, need=Role.member
-    )
-    return await live.join(session=session, ctx=ctx, meeting=meeting)
+    return await live.join(session=session, ctx=meeting.ctx, meeting=meeting.obj)
 
 
 @router.post("/meetings/{meeting_id}/leave", response_model=AttendeeRead)
-async def leave(meeting_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> AttendeeRead:
+async def leave(meeting: Participant, session: SessionDep) -> AttendeeRead:
     """Leave the live meeting (409 otherwise); leaving when not present changes nothing."""
-    meeting, ctx = await get_authorized(
-        session=session, user=user, meeting_id=meeting_id, need=Role.member
-    )
-    return await live.leave(session=session, ctx=ctx, meeting=meeting)
+    return await live.leave(session=session, ctx=meeting.ctx, meeting=meeting.obj)
 
 
 @router.get("/meetings/{meeting_id}/attendance", response_model=Page[AttendeeRead])
-async def attendance(
-    meeting_id: uuid.UUID, user: CurrentUser, session: SessionDep
-) -> Page[AttendeeRead]:
+async def attendance(meeting: MeetingReader, session: SessionDep) -> Page[AttendeeRead]:
     """Everyone who joined, by first arrival: their stays, total time present and the
     organization they represent in the group (one page)."""
-    meeting, _ = await get_authorized(
-        session=session, user=user, meeting_id=meeting_id, need=Role.observer
-    )
-    return Page(items=await live.attendance(session=session, meeting=meeting))
+    return Page(items=await live.attendance(session=session, meeting=meeting.obj))
 
 
 @router.post(
@@ -333,47 +302,33 @@ async def attendance(
     response_model=HandRead,
     responses={200: {"model": HandRead, "description": "the hand was already raised"}},
 )
-async def raise_hand(
-    meeting_id: uuid.UUID, user: CurrentUser, session: SessionDep, response: Response
-) -> HandRead:
+async def raise_hand(meeting: Participant, session: SessionDep, response: Response) -> HandRead:
     """Ask for the floor: 201 with your place in the queue, or 200 if already raised."""
-    meeting, ctx = await get_authorized(
-        session=session, user=user, meeting_id=meeting_id, need=Role.member
-    )
-    hand, created = await live.raise_hand(session=session, ctx=ctx, meeting=meeting)
+    hand, created = await live.raise_hand(session=session, ctx=meeting.ctx, meeting=meeting.obj)
     if not created:
         response.status_code = status.HTTP_200_OK
     return hand
 
 
 @router.delete("/meetings/{meeting_id}/hands/me", status_code=status.HTTP_204_NO_CONTENT)
-async def lower_hand(meeting_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> None:
+async def lower_hand(meeting: Participant, session: SessionDep) -> None:
     """Leave the queue; idempotent."""
-    meeting, ctx = await get_authorized(
-        session=session, user=user, meeting_id=meeting_id, need=Role.member
-    )
-    await live.lower_hand(session=session, ctx=ctx, meeting=meeting)
+    await live.lower_hand(session=session, ctx=meeting.ctx, meeting=meeting.obj)
 
 
 @router.get("/meetings/{meeting_id}/hands", response_model=Page[HandRead])
-async def hands(meeting_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Page[HandRead]:
+async def hands(meeting: MeetingReader, session: SessionDep) -> Page[HandRead]:
     """The raised hands in queue order (one page)."""
-    meeting, _ = await get_authorized(
-        session=session, user=user, meeting_id=meeting_id, need=Role.observer
-    )
-    return Page(items=await live.queue(session=session, meeting=meeting))
+    return Page(items=await live.queue(session=session, meeting=meeting.obj))
 
 
 @router.post("/meetings/{meeting_id}/hands/next", response_model=MeetingRead)
 async def next_speaker(
-    meeting_id: uuid.UUID, user: CurrentUser, session: SessionDep, response: Response
+    meeting: MeetingRunner, session: SessionDep, response: Response
 ) -> MeetingRead:
     """Give the floor to the first raised hand (`current_speaker_id`); 409 if none."""
-    meeting, ctx = await get_authorized(
-        session=session, user=user, meeting_id=meeting_id, need=Role.moderator
-    )
-    meeting = await live.next_speaker(session=session, ctx=ctx, meeting=meeting)
-    return _meeting(meeting, response)
+    moved = await live.next_speaker(session=session, ctx=meeting.ctx, meeting=meeting.obj)
+    return _meeting(moved, response)
 
 
 # --- minutes and decisions -----------------------------------------------------------------
@@ -381,45 +336,35 @@ async def next_speaker(
 
 @router.get("/meetings/{meeting_id}/minutes", response_model=MinutesRead)
 async def get_minutes(
-    meeting_id: uuid.UUID, user: CurrentUser, session: SessionDep, response: Response
+    meeting: MeetingReader, session: SessionDep, response: Response
 ) -> MinutesRead:
     """Published minutes; drafts only for those who run the meeting (404 otherwise)."""
-    meeting, ctx = await get_authorized(
-        session=session, user=user, meeting_id=meeting_id, need=Role.observer
-    )
-    minutes = await records.get_minutes(session=session, ctx=ctx, meeting=meeting)
+    minutes = await records.get_minutes(session=session, ctx=meeting.ctx, meeting=meeting.obj)
     set_etag(response, minutes.version)
     return MinutesRead.model_validate(minutes)
 
 
 @router.put("/meetings/{meeting_id}/minutes", response_model=MinutesRead)
 async def put_minutes(
-    meeting_id: uuid.UUID,
+    meeting: MeetingRunner,
     data: MinutesUpdate,
-    user: CurrentUser,
     session: SessionDep,
     if_match: IfMatch,
     response: Response,
 ) -> MinutesRead:
     """Save the minutes (markdown) as a draft or published; publishing sets `published_at`."""
-    meeting, ctx = await get_authorized(
-        session=session, user=user, meeting_id=meeting_id, need=Role.moderator
+    check_if_match(if_match, await records.minutes_version(session=session, meeting=meeting.obj))
+    minutes = await records.put_minutes(
+        session=session, ctx=meeting.ctx, meeting=meeting.obj, data=data
     )
-    check_if_match(if_match, await records.minutes_version(session=session, meeting=meeting))
-    minutes = await records.put_minutes(session=session, ctx=ctx, meeting=meeting, data=data)
     set_etag(response, minutes.version)
     return MinutesRead.model_validate(minutes)
 
 
 @router.get("/meetings/{meeting_id}/decisions", response_model=Page[DecisionRead])
-async def list_decisions(
-    meeting_id: uuid.UUID, user: CurrentUser, session: SessionDep
-) -> Page[DecisionRead]:
+async def list_decisions(meeting: MeetingReader, session: SessionDep) -> Page[DecisionRead]:
     """The meeting's decisions with their action items, in order (one page)."""
-    meeting, _ = await get_authorized(
-        session=session, user=user, meeting_id=meeting_id, need=Role.observer
-    )
-    return Page(items=await records.list_decisions(session=session, meeting=meeting))
+    return Page(items=await records.list_decisions(session=session, meeting=meeting.obj))
 
 
 @router.post(
@@ -428,11 +373,10 @@ async def list_decisions(
     response_model=DecisionRead,
 )
 async def record_decision(
-    meeting_id: uuid.UUID, data: DecisionCreate, user: CurrentUser, session: SessionDep
+    meeting: MeetingRunner, data: DecisionCreate, session: SessionDep
 ) -> DecisionRead:
     """Record a decision and its action items in one transaction (409 on a cancelled meeting;
     an invalid action item is a 422 and nothing is written)."""
-    meeting, ctx = await get_authorized(
-        session=session, user=user, meeting_id=meeting_id, need=Role.moderator
+    return await records.record_decision(
+        session=session, ctx=meeting.ctx, meeting=meeting.obj, data=data
     )
-    return await records.record_decision(session=session, ctx=ctx, meeting=meeting, data=data)

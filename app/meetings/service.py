@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,9 +11,9 @@ from sqlmodel import col
 
 from app.core.changes import apply_changes
 from app.core.errors import ValidationFailed
-from app.core.pagination import PageParams, paginate
+from app.core.pagination import PageParams
 from app.groups.access import GroupContext
-from app.meetings import live
+from app.meetings import live, queries
 from app.meetings.base import check_participant, record_meeting_event
 from app.meetings.lifecycle import EVENT_TYPES, OPEN, Action, next_status, require_status
 from app.meetings.schemas import MeetingCreate, MeetingUpdate, check_interval
@@ -24,7 +25,7 @@ async def create_meeting(
     *, session: AsyncSession, ctx: GroupContext, data: MeetingCreate
 ) -> Meeting:
     """Schedule a meeting; its moderator defaults to the creator."""
-    await check_participant(session, ctx.group.id, data.moderator_id, "moderator_id")
+    await check_participant(ctx, data.moderator_id, "moderator_id")
     meeting = Meeting(
         **data.model_dump(exclude={"moderator_id"}),
         moderator_id=data.moderator_id or ctx.user.id,
@@ -33,28 +34,22 @@ async def create_meeting(
     )
     session.add(meeting)
     await session.flush()
-    await record_meeting_event(session=session, ctx=ctx, meeting=meeting, type="meeting.scheduled")
+    await record_meeting_event(ctx=ctx, meeting=meeting, type="meeting.scheduled")
     return meeting
 
 
 async def list_meetings(
     *,
-    session: AsyncSession,
     ctx: GroupContext,
-    params: PageParams,
+    page: PageParams,
     status: MeetingStatus | None,
     start: datetime | None,
     end: datetime | None,
-) -> tuple[list[Meeting], str | None]:
+) -> tuple[list[dict[str, Any]], str | None]:
     """Meetings by start time; `start`/`end` keep those overlapping that window."""
-    stmt = select(Meeting).where(col(Meeting.group_id) == ctx.group.id)
-    if status is not None:
-        stmt = stmt.where(col(Meeting.status) == status)
-    if start is not None:
-        stmt = stmt.where(col(Meeting.ends_at) > start)
-    if end is not None:
-        stmt = stmt.where(col(Meeting.starts_at) < end)
-    return await paginate(session, stmt, params, (col(Meeting.starts_at), col(Meeting.id)))
+    return await queries.meetings_page(
+        ctx.tx.conn, group_id=ctx.group.id, page=page, status=status, start=start, end=end
+    )
 
 
 async def all_meetings(*, session: AsyncSession, ctx: GroupContext) -> list[Meeting]:
@@ -72,7 +67,7 @@ async def update_meeting(
     """Change details while scheduled or live; each change bumps the iCalendar SEQUENCE."""
     require_status(meeting, OPEN, "change the meeting")
     if "moderator_id" in data.model_fields_set:
-        await check_participant(session, ctx.group.id, data.moderator_id, "moderator_id")
+        await check_participant(ctx, data.moderator_id, "moderator_id")
     starts_at = data.starts_at or meeting.starts_at
     ends_at = data.ends_at or meeting.ends_at
     try:
@@ -87,7 +82,7 @@ async def update_meeting(
         meeting.ical_sequence += 1
         await session.flush()
         await record_meeting_event(
-            session=session, ctx=ctx, meeting=meeting, type="meeting.updated", changes=changes
+            ctx=ctx, meeting=meeting, type="meeting.updated", changes=changes
         )
     return meeting
 
@@ -110,7 +105,5 @@ async def transition(
     if was_live:
         floor = await live.close_floor(session, meeting, now)
     await session.flush()
-    await record_meeting_event(
-        session=session, ctx=ctx, meeting=meeting, type=EVENT_TYPES[action], **floor
-    )
+    await record_meeting_event(ctx=ctx, meeting=meeting, type=EVENT_TYPES[action], **floor)
     return meeting

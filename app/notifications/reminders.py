@@ -32,7 +32,6 @@ from sqlmodel import col
 from app.core.config import Settings
 from app.core.db import SessionFactory
 from app.core.events import record_event
-from app.groups.access import lock_group
 from app.meetings.base import meeting_data
 from app.models import ActionItem, Group, Meeting, MeetingStatus
 from app.roadmap.schemas import CLOSED_STATUSES
@@ -175,10 +174,10 @@ async def _record_one(
 ) -> int:
     model = reminder.model
     async with session_factory() as session, session.begin():
-        group = await session.get(Group, group_id)
+        # The group's row lock first, as every writer of the group takes it.
+        group = await session.get(Group, group_id, with_for_update=True, populate_existing=True)
         if group is None:
             return 0
-        await lock_group(session, group)
         # Under the group lock: a concurrent run, or an edit of the row, is seen here.
         row = (
             await session.execute(

@@ -7,9 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from app.core.db import SessionDep
+from app.core.db import SessionDep, TxDep
 from app.core.deps import IfMatch, check_if_match, set_etag
 from app.core.pagination import Page, PageParams, page_params
+from app.core.responses import json_response, page_response
 from app.models import NotificationPreference
 from app.notifications import service
 from app.notifications.rules import rules_markdown
@@ -42,19 +43,17 @@ digest grouped by group, `off` none."""
 @router.get("/notifications", response_model=Page[NotificationRead], description=LIST_DESCRIPTION)
 async def list_notifications(
     user: CurrentUser,
-    session: SessionDep,
+    tx: TxDep,
     page: Annotated[PageParams, Depends(page_params)],
     unread: Annotated[bool | None, Query(description="only unread (true) or read (false)")] = None,
-) -> Page[NotificationRead]:
-    rows, cursor = await service.list_notifications(
-        session=session, user=user, unread=unread, params=page
-    )
-    return Page(items=[NotificationRead.model_validate(r) for r in rows], next_cursor=cursor)
+) -> Response:
+    items, cursor = await service.list_notifications(tx=tx, user=user, unread=unread, page=page)
+    return page_response(items, cursor)
 
 
 @router.get("/notifications/unread-count", response_model=UnreadCount)
-async def unread_count(user: CurrentUser, session: SessionDep) -> UnreadCount:
-    return UnreadCount(count=await service.unread_count(session=session, user=user))
+async def unread_count(user: CurrentUser, tx: TxDep) -> Response:
+    return json_response({"count": await service.unread_count(tx=tx, user=user)})
 
 
 @router.post("/notifications/read-all", response_model=ReadAllResult)

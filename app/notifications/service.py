@@ -6,12 +6,13 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app.core.db import Tx
 from app.core.errors import NotFound
-from app.core.pagination import PageParams, paginate
+from app.core.pagination import PageParams
 from app.models import (
     EmailMode,
     Event,
@@ -22,8 +23,10 @@ from app.models import (
     User,
 )
 from app.models.base import utcnow
+from app.notifications import queries
 from app.notifications.rules import RULES, SUBJECT_MODELS
 from app.notifications.schemas import PreferencesUpdate
+from app.users.principal import Principal
 
 COMMENT_EXCERPT = 280
 DEFAULT_EMAIL_MODE = EmailMode.immediate  # the preference of a user who never set one
@@ -141,27 +144,18 @@ async def notify_event(
 
 
 async def list_notifications(
-    *, session: AsyncSession, user: User, unread: bool | None, params: PageParams
-) -> tuple[list[Notification], str | None]:
+    *, tx: Tx, user: Principal, unread: bool | None, page: PageParams
+) -> tuple[list[dict[str, Any]], str | None]:
     """The user's notifications, newest first."""
-    stmt = select(Notification).where(col(Notification.user_id) == user.id)
-    if unread is True:
-        stmt = stmt.where(col(Notification.read_at).is_(None))
-    elif unread is False:
-        stmt = stmt.where(col(Notification.read_at).is_not(None))
-    order = (col(Notification.created_at), col(Notification.id))
-    return await paginate(session, stmt, params, order, descending=True)
+    return await queries.inbox_page(tx.conn, user.id, unread, page)
 
 
-async def unread_count(*, session: AsyncSession, user: User) -> int:
-    stmt = select(func.count()).where(
-        col(Notification.user_id) == user.id, col(Notification.read_at).is_(None)
-    )
-    return int((await session.execute(stmt)).scalar_one())
+async def unread_count(*, tx: Tx, user: Principal) -> int:
+    return await queries.unread_count(tx.conn, user.id)
 
 
 async def mark_read(
-    *, session: AsyncSession, user: User, notification_id: uuid.UUID
+    *, session: AsyncSession, user: Principal, notification_id: uuid.UUID
 ) -> Notification:
     """Idempotent: reading a read notification keeps its first `read_at`."""
     note = await session.get(Notification, notification_id)
@@ -173,7 +167,7 @@ async def mark_read(
     return note
 
 
-async def mark_all_read(*, session: AsyncSession, user: User) -> int:
+async def mark_all_read(*, session: AsyncSession, user: Principal) -> int:
     result = await session.execute(
         update(Notification)
         .where(col(Notification.user_id) == user.id, col(Notification.read_at).is_(None))
@@ -200,7 +194,7 @@ def effective(pref: NotificationPreference | None) -> tuple[EmailMode, list[str]
 
 
 async def put_preferences(
-    *, session: AsyncSession, user: User, data: PreferencesUpdate
+    *, session: AsyncSession, user: Principal, data: PreferencesUpdate
 ) -> NotificationPreference:
     pref = await session.get(NotificationPreference, user.id)
     if pref is None:

@@ -15,7 +15,7 @@ from sqlmodel import col
 from app.core.changes import apply_changes
 from app.core.errors import Forbidden, NotFound
 from app.core.pagination import PageParams, paginate
-from app.models import Organization, OrganizationKind, User
+from app.models import Organization, OrganizationKind
 from app.organizations.schemas import (
     GeoJSONFeature,
     GeoJSONFeatureCollection,
@@ -24,11 +24,14 @@ from app.organizations.schemas import (
     OrganizationRead,
     OrganizationUpdate,
 )
+from app.users.principal import Principal
 
 GEOJSON_MAX_FEATURES = 10_000
 
 
-async def create(*, session: AsyncSession, data: OrganizationCreate, actor: User) -> Organization:
+async def create(
+    *, session: AsyncSession, data: OrganizationCreate, actor: Principal
+) -> Organization:
     values = data.model_dump(mode="json")
     org = Organization(**values, created_by=actor.id)
     session.add(org)
@@ -74,7 +77,7 @@ async def get(*, session: AsyncSession, org_id: uuid.UUID) -> Organization:
 
 
 async def update(
-    *, session: AsyncSession, org: Organization, data: OrganizationUpdate, actor: User
+    *, session: AsyncSession, org: Organization, data: OrganizationUpdate, actor: Principal
 ) -> Organization:
     if not (actor.is_admin or org.created_by == actor.id):
         raise Forbidden("Only whoever registered the organization (or an admin) may edit it")

@@ -8,14 +8,16 @@ so the group's event history shows it all.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.groups.access import GroupContext, membership_of
+from app.groups.access import GroupContext, context_for
 from app.groups.focus_areas import list_focus_areas
+from app.groups.service import membership_of
 from app.models import Group, Proposal, ProposalState, User, VoteChoice
 from app.proposals import service
 from app.proposals.schemas import ProposalCreate, TransitionCreate, VoteCast
@@ -108,11 +110,18 @@ async def _user(session: AsyncSession, email: str) -> User:
 
 async def _ctx(session: AsyncSession, group: Group, email: str) -> GroupContext:
     user = await _user(session, email)
-    return GroupContext(group, user, await membership_of(session, group.id, user.id))
+    return await context_for(session, group_id=group.id, user_id=user.id)
+
+
+async def _organization_of(
+    session: AsyncSession, group: Group, ctx: GroupContext
+) -> uuid.UUID | None:
+    membership = await membership_of(session, group.id, ctx.user.id)
+    return membership.organization_id if membership else None
 
 
 async def _seed_one(session: AsyncSession, group: Group, spec: DemoProposal) -> None:
-    areas = await list_focus_areas(session=session, group_id=group.id)
+    areas = await list_focus_areas(conn=await session.connection(), group_id=group.id)
     author = await _ctx(session, group, spec.author_email)
     moderator = await _ctx(session, group, MODERATOR)
     area = areas[spec.area_index] if spec.area_index < len(areas) else None
@@ -123,7 +132,7 @@ async def _seed_one(session: AsyncSession, group: Group, spec: DemoProposal) -> 
             title=spec.title,
             body=spec.body,
             focus_area_id=area.id if area else None,
-            organization_id=author.membership.organization_id if author.membership else None,
+            organization_id=await _organization_of(session, group, author),
         ),
     )
     for target, who in _PATH[spec.state]:
@@ -151,9 +160,7 @@ async def _seed_one(session: AsyncSession, group: Group, spec: DemoProposal) -> 
                     data=VoteCast(choice=choice),
                 )
         if created:
-            await bring_up_to_date(
-                session=session, ctx=moderator, items=created, specs=spec.roadmap
-            )
+            await bring_up_to_date(ctx=moderator, items=created, specs=spec.roadmap)
 
 
 async def _item_fields(session: AsyncSession, spec: DemoItem) -> ActionItemFields:

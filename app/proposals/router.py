@@ -4,15 +4,15 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.comments.router import add_comment_routes
-from app.comments.subjects import load_authorized
 from app.core.db import SessionDep
 from app.core.deps import IfMatch, check_if_match, set_etag
 from app.core.pagination import Page, PageParams, page_params
-from app.groups.access import GroupContext, GroupMember
-from app.models import Proposal, ProposalState, Role, User
+from app.core.responses import page_response
+from app.groups.access import GroupContext, Loaded, Member, ObjectKind, Reader, object_access
+from app.models import Proposal, ProposalState, Role
+from app.models.base import table_of
 from app.proposals import service
 from app.proposals.schemas import (
     ProposalCreate,
@@ -25,26 +25,14 @@ from app.proposals.schemas import (
     VoteTally,
 )
 from app.roadmap.schemas import ActionItemRead
-from app.users.deps import CurrentUser
 
 router = APIRouter(tags=["proposals"])
 
-Reader = Annotated[GroupContext, GroupMember(Role.observer)]
-Member = Annotated[GroupContext, GroupMember(Role.member)]
-
-
-async def _load(
-    session: AsyncSession, user: User, proposal_id: uuid.UUID, *, write: bool
-) -> tuple[Proposal, GroupContext]:
-    """Observers read; every write needs at least the member role (and takes the group lock)."""
-    return await load_authorized(
-        session=session,
-        user=user,
-        model=Proposal,
-        object_id=proposal_id,
-        need=Role.member if write else Role.observer,
-        write=write,
-    )
+PROPOSAL = ObjectKind(table_of(Proposal), "Proposal", Proposal)
+ProposalFor = object_access(PROPOSAL, "proposal_id")
+# Observers read; every write needs at least the member role (and takes the group lock).
+ProposalReader = Annotated[Loaded[Proposal], ProposalFor(Role.observer)]
+ProposalWriter = Annotated[Loaded[Proposal], ProposalFor(Role.member)]
 
 
 def _read(proposal: Proposal, ctx: GroupContext, response: Response) -> ProposalRead:
@@ -68,44 +56,34 @@ async def create_proposal(
 @router.get("/groups/{group_id}/proposals", response_model=Page[ProposalRead])
 async def list_proposals(
     ctx: Reader,
-    session: SessionDep,
     page: Annotated[PageParams, Depends(page_params)],
     state: Annotated[ProposalState | None, Query()] = None,
     focus_area_id: Annotated[uuid.UUID | None, Query()] = None,
     author_id: Annotated[uuid.UUID | None, Query()] = None,
-) -> Page[ProposalRead]:
+) -> Response:
     """Oldest first."""
-    rows, cursor = await service.list_proposals(
-        session=session,
-        group_id=ctx.group.id,
-        params=page,
-        state=state,
-        focus_area_id=focus_area_id,
-        author_id=author_id,
+    items, cursor = await service.list_proposals(
+        ctx=ctx, page=page, state=state, focus_area_id=focus_area_id, author_id=author_id
     )
-    return Page(items=[service.proposal_read(p, ctx) for p in rows], next_cursor=cursor)
+    return page_response(items, cursor)
 
 
 @router.get("/proposals/{proposal_id}", response_model=ProposalRead)
-async def get_proposal(
-    proposal_id: uuid.UUID, user: CurrentUser, session: SessionDep, response: Response
-) -> ProposalRead:
-    proposal, ctx = await _load(session, user, proposal_id, write=False)
-    return _read(proposal, ctx, response)
+async def get_proposal(proposal: ProposalReader, response: Response) -> ProposalRead:
+    return _read(proposal.obj, proposal.ctx, response)
 
 
 @router.patch("/proposals/{proposal_id}", response_model=ProposalRead)
 async def update_proposal(
-    proposal_id: uuid.UUID,
+    loaded: ProposalWriter,
     data: ProposalUpdate,
-    user: CurrentUser,
     session: SessionDep,
     if_match: IfMatch,
     response: Response,
 ) -> ProposalRead:
     """The author edits while `draft` or `submitted` (409 later); moderators edit until the
     proposal is accepted, rejected or withdrawn. Honours `If-Match`."""
-    proposal, ctx = await _load(session, user, proposal_id, write=True)
+    proposal, ctx = loaded.obj, loaded.ctx
     check_if_match(if_match, proposal.version)
     proposal = await service.update_proposal(session=session, ctx=ctx, proposal=proposal, data=data)
     return _read(proposal, ctx, response)
@@ -113,9 +91,8 @@ async def update_proposal(
 
 @router.post("/proposals/{proposal_id}/transitions", response_model=ProposalTransitionRead)
 async def transition_proposal(
-    proposal_id: uuid.UUID,
+    loaded: ProposalWriter,
     data: TransitionCreate,
-    user: CurrentUser,
     session: SessionDep,
     response: Response,
 ) -> ProposalTransitionRead:
@@ -129,7 +106,7 @@ async def transition_proposal(
     transaction: one bad item (e.g. an owner who is not a member) is a 422 and nothing
     changes. Records `proposal.submitted` for the submission, `proposal.state_changed` for
     every other move (`data.from`, `data.to`, `data.reason`)."""
-    proposal, ctx = await _load(session, user, proposal_id, write=True)
+    proposal, ctx = loaded.obj, loaded.ctx
     proposal, items = await service.transition(
         session=session, ctx=ctx, proposal=proposal, data=data
     )
@@ -140,41 +117,31 @@ async def transition_proposal(
 
 
 @router.put("/proposals/{proposal_id}/endorsement", response_model=ProposalRead)
-async def endorse(
-    proposal_id: uuid.UUID, user: CurrentUser, session: SessionDep, response: Response
-) -> ProposalRead:
+async def endorse(loaded: ProposalWriter, session: SessionDep, response: Response) -> ProposalRead:
     """Endorse (idempotent) while `submitted` or `under_review`; 409 otherwise."""
-    proposal, ctx = await _load(session, user, proposal_id, write=True)
-    proposal = await service.endorse(session=session, ctx=ctx, proposal=proposal)
-    return _read(proposal, ctx, response)
+    proposal = await service.endorse(session=session, ctx=loaded.ctx, proposal=loaded.obj)
+    return _read(proposal, loaded.ctx, response)
 
 
 @router.delete("/proposals/{proposal_id}/endorsement", status_code=status.HTTP_204_NO_CONTENT)
-async def withdraw_endorsement(
-    proposal_id: uuid.UUID, user: CurrentUser, session: SessionDep
-) -> None:
+async def withdraw_endorsement(loaded: ProposalWriter, session: SessionDep) -> None:
     """Take the caller's endorsement back (idempotent: 204 when there is none)."""
-    proposal, ctx = await _load(session, user, proposal_id, write=True)
-    await service.withdraw_endorsement(session=session, ctx=ctx, proposal=proposal)
+    await service.withdraw_endorsement(session=session, ctx=loaded.ctx, proposal=loaded.obj)
 
 
 @router.put("/proposals/{proposal_id}/vote", response_model=VoteRead)
-async def vote(
-    proposal_id: uuid.UUID, data: VoteCast, user: CurrentUser, session: SessionDep
-) -> VoteRead:
+async def vote(loaded: ProposalWriter, data: VoteCast, session: SessionDep) -> VoteRead:
     """One vote per member, changeable while `under_review` (409 in any other state)."""
-    proposal, ctx = await _load(session, user, proposal_id, write=True)
-    cast = await service.cast_vote(session=session, ctx=ctx, proposal=proposal, data=data)
+    cast = await service.cast_vote(session=session, ctx=loaded.ctx, proposal=loaded.obj, data=data)
     return VoteRead.model_validate(cast)
 
 
 @router.get("/proposals/{proposal_id}/votes", response_model=VoteTally)
-async def votes(proposal_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> VoteTally:
+async def votes(loaded: ProposalReader, session: SessionDep) -> VoteTally:
     """The tally: how many members chose yes, no and abstain."""
-    proposal, _ = await _load(session, user, proposal_id, write=False)
-    return await service.tally(session=session, proposal=proposal)
+    return await service.tally(session=session, proposal=loaded.obj)
 
 
 add_comment_routes(
-    router, prefix="/proposals", param="proposal_id", model=Proposal, subject_type="proposal"
+    router, kind=PROPOSAL, subject_type="proposal", prefix="/proposals", param="proposal_id"
 )

@@ -11,11 +11,9 @@ from sqlmodel import col
 
 from app.core.changes import apply_changes
 from app.core.errors import Conflict, Forbidden, InvalidTransition, ValidationFailed
-from app.core.events import record_object_event
-from app.core.pagination import PageParams, paginate
+from app.core.pagination import PageParams
 from app.groups.access import GroupContext
 from app.models import (
-    ActionItem,
     Endorsement,
     Organization,
     Proposal,
@@ -25,6 +23,7 @@ from app.models import (
     VoteChoice,
 )
 from app.models.base import utcnow
+from app.proposals import queries
 from app.proposals.schemas import (
     ProposalCreate,
     ProposalRead,
@@ -42,6 +41,7 @@ from app.proposals.transitions import (
     allowed_targets,
     may_make,
 )
+from app.roadmap.queries import ItemRow
 from app.roadmap.schemas import ActionItemCreate
 from app.roadmap.service import check_links, create_action_item
 
@@ -56,6 +56,12 @@ def allowed_for(ctx: GroupContext, proposal: Proposal) -> list[ProposalState]:
         is_author=_is_author(ctx, proposal),
         is_moderator=ctx.has_role(Role.moderator),
     )
+
+
+def _allowed(ctx: GroupContext, state: ProposalState, author_id: uuid.UUID | None) -> list[str]:
+    is_author = author_id == ctx.user.id and ctx.has_role(Role.member)
+    targets = allowed_targets(state, is_author=is_author, is_moderator=ctx.has_role(Role.moderator))
+    return [t.value for t in targets]
 
 
 def proposal_read(proposal: Proposal, ctx: GroupContext) -> ProposalRead:
@@ -73,23 +79,16 @@ def _data(proposal: Proposal) -> dict[str, Any]:
 async def _event(
     session: AsyncSession, ctx: GroupContext, proposal: Proposal, type: str, data: dict[str, Any]
 ) -> None:
-    await record_object_event(
-        session=session,
-        actor_id=ctx.user.id,
-        subject_type="proposal",
-        subject=proposal,
-        type=type,
-        data=data,
-    )
+    await ctx.record(type, subject_type="proposal", subject_id=proposal.id, data=data)
 
 
 async def _check_refs(
     session: AsyncSession,
-    group_id: uuid.UUID,
+    ctx: GroupContext,
     focus_area_id: uuid.UUID | None,
     organization_id: uuid.UUID | None,
 ) -> None:
-    await check_links(session=session, group_id=group_id, focus_area_id=focus_area_id)
+    await check_links(ctx=ctx, focus_area_id=focus_area_id)
     if organization_id is not None and await session.get(Organization, organization_id) is None:
         raise ValidationFailed(
             "Unknown organization",
@@ -101,7 +100,7 @@ async def create_proposal(
     *, session: AsyncSession, ctx: GroupContext, data: ProposalCreate
 ) -> Proposal:
     """A new proposal in `draft`, authored by the caller."""
-    await _check_refs(session, ctx.group.id, data.focus_area_id, data.organization_id)
+    await _check_refs(session, ctx, data.focus_area_id, data.organization_id)
     proposal = Proposal(**data.model_dump(), group_id=ctx.group.id, author_id=ctx.user.id)
     session.add(proposal)
     await session.flush()
@@ -111,24 +110,27 @@ async def create_proposal(
 
 async def list_proposals(
     *,
-    session: AsyncSession,
-    group_id: uuid.UUID,
-    params: PageParams,
+    ctx: GroupContext,
+    page: PageParams,
     state: ProposalState | None = None,
     focus_area_id: uuid.UUID | None = None,
     author_id: uuid.UUID | None = None,
-) -> tuple[list[Proposal], str | None]:
-    stmt = select(Proposal).where(col(Proposal.group_id) == group_id)
-    if state is not None:
-        stmt = stmt.where(col(Proposal.state) == state)
-    if focus_area_id is not None:
-        stmt = stmt.where(col(Proposal.focus_area_id) == focus_area_id)
-    if author_id is not None:
-        stmt = stmt.where(col(Proposal.author_id) == author_id)
-    rows, cursor = await paginate(
-        session, stmt, params, (col(Proposal.created_at), col(Proposal.id))
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of the group's proposals, oldest first, as JSON-ready dicts."""
+    rows, cursor = await queries.proposals_page(
+        ctx.tx.conn,
+        group_id=ctx.group.id,
+        page=page,
+        state=state,
+        focus_area_id=focus_area_id,
+        author_id=author_id,
     )
-    return rows, cursor
+    items = []
+    for row in rows:
+        item = dict(zip(queries.READ_FIELDS, row, strict=True))
+        item["allowed_transitions"] = _allowed(ctx, item["state"], item["author_id"])
+        items.append(item)
+    return items, cursor
 
 
 async def update_proposal(
@@ -146,7 +148,7 @@ async def update_proposal(
     fields = data.model_dump(exclude_unset=True)
     await _check_refs(
         session,
-        proposal.group_id,
+        ctx,
         fields.get("focus_area_id"),
         fields.get("organization_id"),
     )
@@ -165,7 +167,7 @@ async def update_proposal(
 
 async def transition(
     *, session: AsyncSession, ctx: GroupContext, proposal: Proposal, data: TransitionCreate
-) -> tuple[Proposal, list[ActionItem]]:
+) -> tuple[Proposal, list[ItemRow]]:
     """Move the proposal along the table; `accepted` may create linked action items in the
     same transaction (a bad item refuses the whole move)."""
     allowed = [s.value for s in allowed_for(ctx, proposal)]
@@ -208,15 +210,13 @@ async def transition(
             "reason": data.reason,
         },
     )
-    items = []
+    items: list[ItemRow] = []
     for i, spec in enumerate(data.action_items or []):
         fields = spec.model_dump()
         fields["focus_area_id"] = fields["focus_area_id"] or proposal.focus_area_id
         item_data = ActionItemCreate(**fields, proposal_id=proposal.id)
         items.append(
-            await create_action_item(
-                session=session, ctx=ctx, data=item_data, field_prefix=f"action_items.{i}."
-            )
+            await create_action_item(ctx=ctx, data=item_data, field_prefix=f"action_items.{i}.")
         )
     return proposal, items
 

@@ -25,11 +25,11 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from app.core.config import Settings
-from app.core.db import SessionFactory
+from app.core.db import SessionFactory, Tx
 from app.core.errors import DomainError
-from app.events.service import event_read, events_after
-from app.groups.access import authorize_group
-from app.models import Group, Role, User
+from app.events.queries import envelope_json, events_after
+from app.groups.access import authorize_user
+from app.models import Group, Role
 from app.realtime.hub import REVOKES_MEMBER, REVOKES_VISIBILITY, Hub, StreamEvent, revocation
 
 REPLAY_PAGE = 200
@@ -186,14 +186,14 @@ class Connection:
                 return
             async with self.hub.db_slots, self.session_factory() as session:
                 rows = await events_after(
-                    session=session, group_id=group_id, after=last, limit=REPLAY_PAGE
+                    await session.connection(), group_id=group_id, after=last, limit=REPLAY_PAGE
                 )
             rows = [r for r in rows if until is None or r.seq <= until]
             if not rows:
                 return
             for row in rows:
                 self.subscriptions[group_id] = row.seq
-                await self._send_event(event_read(row).model_dump_json())
+                await self._send_event(envelope_json(row).decode())
                 if self._may_revoke_access(revocation(row.type, row.data), row.subject_id):
                     await self._recheck_access(group_id)
                     if group_id not in self.subscriptions:
@@ -228,12 +228,10 @@ class Connection:
 
     async def can_read(self, group_id: uuid.UUID) -> bool:
         async with self.hub.db_slots, self.session_factory() as session:
-            user = await session.get(User, self.user_id)
-            if user is None or not user.is_active:
-                return False
+            tx = await Tx.of_session(session)
             try:
-                await authorize_group(
-                    session=session, user=user, group_id=group_id, need=Role.observer, write=False
+                await authorize_user(
+                    tx, self.user_id, group_id=group_id, need=Role.observer, write=False
                 )
             except DomainError:
                 return False

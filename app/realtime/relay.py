@@ -15,14 +15,12 @@ import uuid
 
 from redis.asyncio import Redis
 from redis.exceptions import LockError, RedisError
-from sqlalchemy import select, update
-from sqlmodel import col
 
 from app.core.config import Settings
 from app.core.db import SessionFactory
 from app.core.redis import create_redis
-from app.events.service import event_read
-from app.models import Event
+from app.core.responses import dumps
+from app.events import queries
 from app.models.base import utcnow
 from app.realtime.hub import revocation
 from app.realtime.keys import RedisKeys
@@ -64,43 +62,30 @@ class Relay:
         would (the fault tests use it).
         """
         async with self.session_factory() as session, session.begin():
-            rows = (
-                (
-                    await session.execute(
-                        select(Event)
-                        .where(col(Event.published_at).is_(None))
-                        .order_by(col(Event.group_id), col(Event.seq))
-                        .limit(BATCH_SIZE)
-                    )
-                )
-                .scalars()
-                .all()
-            )
+            conn = await session.connection()
+            rows = await queries.unpublished(conn, BATCH_SIZE)
             if not rows:
                 return 0
             pipe = self.redis.pipeline(transaction=False)
-            for ev in rows:
+            for row in rows:
+                event = queries.envelope(row)
                 pipe.xadd(
                     self.keys.events_stream,
                     {
-                        "i": str(ev.id),
-                        "g": str(ev.group_id),
-                        "s": str(ev.seq),
-                        "t": ev.type,
-                        "u": str(ev.subject_id),
-                        "e": event_read(ev).model_dump_json(),
-                        "r": revocation(ev.type, ev.data),
+                        "i": str(event["id"]),
+                        "g": str(event["group_id"]),
+                        "s": str(event["seq"]),
+                        "t": event["type"],
+                        "u": str(event["subject"]["id"]),
+                        "e": dumps(event),
+                        "r": revocation(event["type"], event["data"]),
                     },
                     maxlen=self.settings.events_stream_maxlen,
                     approximate=True,
                 )
             await pipe.execute()
             if mark:
-                await session.execute(
-                    update(Event)
-                    .where(col(Event.id).in_([ev.id for ev in rows]))
-                    .values(published_at=utcnow())
-                )
+                await queries.mark_published(conn, [row.id for row in rows], utcnow())
             return len(rows)
 
     async def run(self) -> None:

@@ -21,7 +21,7 @@ from starlette.websockets import WebSocketState
 
 from app.core.config import Settings
 from app.realtime.connection import Connection
-from app.users.deps import user_from_token
+from app.users.principal import authenticate
 
 router = APIRouter(tags=["realtime"])
 
@@ -90,8 +90,9 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     token = _token_of(websocket)
     user = None
     if token:
-        async with app.state.session_factory() as session, session.begin():
-            user = await user_from_token(session, settings, token)
+        async with app.state.engine.connect() as conn:
+            user = await authenticate(conn, settings, token)
+            await conn.commit()  # authenticate may note an API key's use
     if user is None:
         await websocket.close(CLOSE_BAD_CREDENTIALS, "invalid or missing credentials")
         return

@@ -15,13 +15,15 @@ from datetime import date
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
+from sqlalchemy import bindparam, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.errors import DomainError, ValidationFailed
 from app.groups.access import GroupContext
 from app.models import ActionItem, Membership, User
+from app.models.base import table_of
+from app.roadmap import queries
+from app.roadmap.queries import ItemRow, row_json
 from app.roadmap.schemas import ActionItemCreate, ActionItemRead, ActionItemUpdate, ImportResult
 from app.roadmap.service import create_action_item, update_action_item
 
@@ -46,35 +48,43 @@ _FIELD = {"owner_email": "owner_id"}
 _COLUMN = {v: k for k, v in _FIELD.items()}
 
 
-async def _emails(session: AsyncSession, group_id: uuid.UUID) -> dict[uuid.UUID, str]:
+_users = table_of(User)
+_EMAILS = select(_users.c.id, _users.c.email).where(
+    or_(
+        _users.c.id.in_(
+            select(table_of(Membership).c.user_id).where(
+                table_of(Membership).c.group_id == bindparam("group_id")
+            )
+        ),
+        _users.c.id.in_(
+            select(table_of(ActionItem).c.owner_id).where(
+                table_of(ActionItem).c.group_id == bindparam("group_id")
+            )
+        ),
+    )
+)
+
+
+async def _emails(conn: AsyncConnection, group_id: uuid.UUID) -> dict[uuid.UUID, str]:
     """Emails of the group's members and of everyone owning one of its items (an owner who
     left the group still appears in the export, and the same file must import back)."""
-    members = select(col(Membership.user_id)).where(col(Membership.group_id) == group_id)
-    owners = select(col(ActionItem.owner_id)).where(col(ActionItem.group_id) == group_id)
-    stmt = select(col(User.id), col(User.email)).where(
-        or_(col(User.id).in_(members), col(User.id).in_(owners))
-    )
-    return {uid: email for uid, email in (await session.execute(stmt)).all()}
+    rows = await conn.execute(_EMAILS, {"group_id": group_id})
+    return {uid: email for uid, email in rows.all()}
 
 
 def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-async def export_csv(*, session: AsyncSession, group_id: uuid.UUID) -> str:
+async def export_csv(*, ctx: GroupContext) -> str:
     """Every item of the group, oldest first, with the EXPORT_COLUMNS header (RFC 4180)."""
-    emails = await _emails(session, group_id)
-    stmt = (
-        select(ActionItem)
-        .where(col(ActionItem.group_id) == group_id)
-        .order_by(col(ActionItem.created_at), col(ActionItem.id))
-    )
+    emails = await _emails(ctx.tx.conn, ctx.group.id)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(EXPORT_COLUMNS)
-    for item in (await session.execute(stmt)).scalars():
+    for item in await queries.all_items(ctx.tx.conn, ctx.group.id):
         row = {
-            **ActionItemRead.model_validate(item).model_dump(mode="json"),
+            **ActionItemRead.model_validate(row_json(item)).model_dump(mode="json"),
             "owner_email": emails.get(item.owner_id) if item.owner_id else None,
         }
         writer.writerow([_cell(row[c]) for c in EXPORT_COLUMNS])
@@ -180,7 +190,7 @@ def _fields(
     return fields
 
 
-async def import_csv(*, session: AsyncSession, ctx: GroupContext, text: str) -> ImportResult:
+async def import_csv(*, ctx: GroupContext, text: str) -> ImportResult:
     """Create (no `id`) or update (`id`) one item per row, through the same services as the
     API, so every change records its events. Any error: 422 listing them, nothing kept (the
     caller's transaction rolls back)."""
@@ -192,7 +202,7 @@ async def import_csv(*, session: AsyncSession, ctx: GroupContext, text: str) -> 
             errors=[{"loc": ["file"], "msg": f"more than {MAX_IMPORT_ROWS} rows"}],
         )
     group_id = ctx.group.id
-    users = {email.lower(): uid for uid, email in (await _emails(session, group_id)).items()}
+    users = {email.lower(): uid for uid, email in (await _emails(ctx.tx.conn, group_id)).items()}
     errors = _RowErrors()
     seen: set[uuid.UUID] = set()
     result = ImportResult(created=0, updated=0, unchanged=0, items=[])
@@ -213,21 +223,19 @@ async def import_csv(*, session: AsyncSession, ctx: GroupContext, text: str) -> 
             continue
         try:
             if item_id is None:
-                item = await _create(session, ctx, fields)
+                item = await _create(ctx, fields)
                 result.created += 1
             else:
                 if item_id in seen:
                     errors.add(row, "id", "the same item appears in an earlier row")
                     continue
                 seen.add(item_id)
-                existing = await session.get(ActionItem, item_id)
+                existing = await queries.get_item(ctx.tx.conn, item_id)
                 if existing is None or existing.group_id != group_id:
                     errors.add(row, "id", "no action item with this id in the group")
                     continue
                 version = existing.version
-                item = await update_action_item(
-                    session=session, ctx=ctx, item=existing, data=_update(fields)
-                )
+                item = await update_action_item(ctx=ctx, item=existing, data=_update(fields))
                 if item.version != version:
                     result.updated += 1
                 else:
@@ -238,7 +246,7 @@ async def import_csv(*, session: AsyncSession, ctx: GroupContext, text: str) -> 
         except DomainError as exc:
             errors.from_domain(row, exc)
             continue
-        result.items.append(ActionItemRead.model_validate(item))
+        result.items.append(ActionItemRead.model_validate(row_json(item)))
     if errors.items:
         bad_rows = len({e["row"] for e in errors.items})
         raise ValidationFailed(
@@ -251,14 +259,14 @@ def _update(fields: dict[str, Any]) -> ActionItemUpdate:
     return ActionItemUpdate.model_validate(fields)
 
 
-async def _create(session: AsyncSession, ctx: GroupContext, fields: dict[str, Any]) -> ActionItem:
+async def _create(ctx: GroupContext, fields: dict[str, Any]) -> ItemRow:
     """A new item from a row: created as the API would, then given its status and progress
     (so the events are the same as creating then updating it by hand)."""
     later: dict[str, Any] = {k: fields.pop(k) for k in ("status", "progress") if k in fields}
     data = ActionItemCreate.model_validate(fields)
     if later:
         _update(later)  # validate before anything is written
-    item = await create_action_item(session=session, ctx=ctx, data=data)
+    item = await create_action_item(ctx=ctx, data=data)
     if later:
-        item = await update_action_item(session=session, ctx=ctx, item=item, data=_update(later))
+        item = await update_action_item(ctx=ctx, item=item, data=_update(later))
     return item

@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from app.groups.access import GroupContext
-from app.models import ActionItem, ActionItemStatus, Priority
+from app.models import ActionItemStatus, Priority
+from app.roadmap.queries import ItemRow
 from app.roadmap.schemas import ActionItemUpdate
 from app.roadmap.service import update_action_item
 
@@ -47,7 +46,7 @@ TRAINING_ROADMAP = [
 
 
 async def bring_up_to_date(
-    *, session: AsyncSession, ctx: GroupContext, items: list[ActionItem], specs: list[DemoItem]
+    *, ctx: GroupContext, items: list[ItemRow], specs: list[DemoItem]
 ) -> None:
     """Give each new item its spec's status and progress (recording the updates)."""
     for item, spec in zip(items, specs, strict=True):
@@ -56,4 +55,4 @@ async def bring_up_to_date(
         data = ActionItemUpdate(status=spec.status)
         if spec.status != ActionItemStatus.done:
             data = ActionItemUpdate(status=spec.status, progress=spec.progress)
-        await update_action_item(session=session, ctx=ctx, item=item, data=data)
+        await update_action_item(ctx=ctx, item=item, data=data)

@@ -4,19 +4,20 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
 from app.comments.router import add_comment_routes
-from app.comments.subjects import load_authorized
-from app.core.db import SessionDep
-from app.core.deps import IfMatch, check_if_match, set_etag
+from app.core.db import TxDep
+from app.core.deps import IfMatch, check_if_match
 from app.core.errors import DomainError, Forbidden, ValidationFailed
 from app.core.pagination import Page, PageParams, page_params
+from app.core.responses import json_response, page_response
 from app.core.schemas import Day
-from app.groups.access import GroupContext, GroupMember
-from app.models import ActionItem, ActionItemStatus, Role, User
+from app.groups.access import Member, Moderator, Reader
+from app.models import ActionItemStatus
 from app.roadmap import bulk, service
+from app.roadmap.deps import ACTION_ITEM, ItemReader, ItemWriter
+from app.roadmap.queries import ItemRow, row_json
 from app.roadmap.schemas import (
     ActionItemCreate,
     ActionItemFilters,
@@ -29,9 +30,6 @@ from app.users.deps import CurrentUser
 
 router = APIRouter(tags=["roadmap"])
 
-Reader = Annotated[GroupContext, GroupMember(Role.observer)]
-Member = Annotated[GroupContext, GroupMember(Role.member)]
-Moderator = Annotated[GroupContext, GroupMember(Role.moderator)]
 Paging = Annotated[PageParams, Depends(page_params)]
 
 
@@ -66,13 +64,8 @@ async def item_filters(
 Filters = Annotated[ActionItemFilters, Depends(item_filters)]
 
 
-def _page(rows: list[ActionItem], cursor: str | None) -> Page[ActionItemRead]:
-    return Page(items=[ActionItemRead.model_validate(i) for i in rows], next_cursor=cursor)
-
-
-def _read(item: ActionItem, response: Response) -> ActionItemRead:
-    set_etag(response, item.version)
-    return ActionItemRead.model_validate(item)
+def _item(item: ItemRow, status_code: int = 200) -> Response:
+    return json_response(row_json(item), status_code=status_code, version=item.version)
 
 
 @router.post(
@@ -80,100 +73,59 @@ def _read(item: ActionItem, response: Response) -> ActionItemRead:
     status_code=status.HTTP_201_CREATED,
     response_model=ActionItemRead,
 )
-async def create_action_item(
-    data: ActionItemCreate, ctx: Member, session: SessionDep, response: Response
-) -> ActionItemRead:
+async def create_action_item(data: ActionItemCreate, ctx: Member) -> Response:
     """Moderators create items for anyone; a member creates items they own (an omitted
     `owner_id` means the caller). The owner must be a member of the group (422)."""
-    item = await service.create_for_caller(session=session, ctx=ctx, data=data)
-    return _read(item, response)
+    item = await service.create_for_caller(ctx=ctx, data=data)
+    return _item(item, status.HTTP_201_CREATED)
 
 
 @router.get("/groups/{group_id}/action-items", response_model=Page[ActionItemRead])
-async def list_action_items(
-    ctx: Reader, session: SessionDep, page: Paging, filters: Filters
-) -> Page[ActionItemRead]:
+async def list_action_items(ctx: Reader, page: Paging, filters: Filters) -> Response:
     """Oldest first; the filters combine with AND."""
-    rows, cursor = await service.list_action_items(
-        session=session, group_id=ctx.group.id, filters=filters, params=page
-    )
-    return _page(rows, cursor)
+    items, cursor = await service.list_action_items(ctx=ctx, filters=filters, page=page)
+    return page_response(items, cursor)
 
 
 @router.get("/users/me/action-items", response_model=Page[ActionItemRead], tags=["users"])
-async def my_action_items(
-    user: CurrentUser, session: SessionDep, page: Paging, filters: Filters
-) -> Page[ActionItemRead]:
+async def my_action_items(user: CurrentUser, tx: TxDep, page: Paging, filters: Filters) -> Response:
     """Items the caller owns, across every group they belong to."""
-    rows, cursor = await service.list_my_action_items(
-        session=session, user=user, filters=filters, params=page
-    )
-    return _page(rows, cursor)
+    items, cursor = await service.list_my_action_items(tx=tx, user=user, filters=filters, page=page)
+    return page_response(items, cursor)
 
 
 @router.get("/action-items/{action_item_id}", response_model=ActionItemRead)
-async def get_action_item(
-    action_item_id: uuid.UUID, user: CurrentUser, session: SessionDep, response: Response
-) -> ActionItemRead:
-    item, _ = await load_authorized(
-        session=session,
-        user=user,
-        model=ActionItem,
-        object_id=action_item_id,
-        need=Role.observer,
-        write=False,
-    )
-    return _read(item, response)
-
-
-async def _item_for_write(
-    session: AsyncSession, user: User, action_item_id: uuid.UUID, if_match: str | None
-) -> tuple[ActionItem, GroupContext]:
-    item, ctx = await load_authorized(
-        session=session,
-        user=user,
-        model=ActionItem,
-        object_id=action_item_id,
-        need=Role.member,
-        write=True,
-    )
-    service.ensure_can_manage(ctx, item)
-    check_if_match(if_match, item.version)
-    return item, ctx
+async def get_action_item(item: ItemReader) -> Response:
+    return _item(item.obj)
 
 
 @router.patch("/action-items/{action_item_id}", response_model=ActionItemRead)
 async def update_action_item(
-    action_item_id: uuid.UUID,
-    data: ActionItemUpdate,
-    user: CurrentUser,
-    session: SessionDep,
-    if_match: IfMatch,
-    response: Response,
-) -> ActionItemRead:
+    item: ItemWriter, data: ActionItemUpdate, if_match: IfMatch
+) -> Response:
     """Moderators change any item; members the items they own (and only moderators assign
     an item to someone else). Records `action_item.updated` with `{field: {old, new}}`,
     `action_item.assigned` when the owner changes, `action_item.completed` on `done`."""
-    item, ctx = await _item_for_write(session, user, action_item_id, if_match)
-    item = await service.update_action_item(session=session, ctx=ctx, item=item, data=data)
-    return _read(item, response)
+    service.ensure_can_manage(item.ctx, item.obj)
+    check_if_match(if_match, item.obj.version)
+    updated = await service.update_action_item(ctx=item.ctx, item=item.obj, data=data)
+    return _item(updated)
 
 
 @router.delete("/action-items/{action_item_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_action_item(
-    action_item_id: uuid.UUID, user: CurrentUser, session: SessionDep, if_match: IfMatch
-) -> None:
+async def delete_action_item(item: ItemWriter, if_match: IfMatch) -> None:
     """Moderators delete any item; members the items they own. Its comments go with it."""
-    item, ctx = await _item_for_write(session, user, action_item_id, if_match)
-    await service.delete_action_item(session=session, ctx=ctx, item=item)
+    service.ensure_can_manage(item.ctx, item.obj)
+    check_if_match(if_match, item.obj.version)
+    await service.delete_action_item(ctx=item.ctx, item=item.obj)
 
 
 add_comment_routes(
     router,
+    kind=ACTION_ITEM,
+    subject_type="action_item",
     prefix="/action-items",
     param="action_item_id",
-    model=ActionItem,
-    subject_type="action_item",
 )
 
 
@@ -190,8 +142,8 @@ add_comment_routes(
         "(each item weighs the same, whatever its area). `null` when there are no such items."
     ),
 )
-async def get_roadmap(ctx: Reader, session: SessionDep) -> Roadmap:
-    return await service.roadmap(session=session, group_id=ctx.group.id)
+async def get_roadmap(ctx: Reader) -> Roadmap:
+    return await service.roadmap(ctx=ctx)
 
 
 @router.get(
@@ -199,14 +151,14 @@ async def get_roadmap(ctx: Reader, session: SessionDep) -> Roadmap:
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}, "description": "RFC 4180 CSV, UTF-8"}},
 )
-async def export_action_items(ctx: Reader, session: SessionDep) -> Response:
+async def export_action_items(ctx: Reader) -> Response:
     """Every item of the group as CSV with the columns
     `id,title,description,status,progress,priority,owner_email,due_date,focus_area_id,proposal_id,meeting_id`
     (empty cell = null). Members of the group of any role may export; a signed-in
     non-member of a public group may not, since the file holds members' email addresses."""
     if ctx.role is None:
         raise Forbidden("Only members of the group may export its action items")
-    text = await bulk.export_csv(session=session, group_id=ctx.group.id)
+    text = await bulk.export_csv(ctx=ctx)
     return Response(
         text,
         media_type="text/csv; charset=utf-8",
@@ -266,9 +218,7 @@ _IMPORT_BODY: dict[str, Any] = {
     openapi_extra=_IMPORT_BODY,
     responses={415: {"description": "The body is neither text/csv nor multipart/form-data"}},
 )
-async def import_action_items(
-    request: Request, ctx: Moderator, session: SessionDep
-) -> ImportResult:
+async def import_action_items(request: Request, ctx: Moderator) -> ImportResult:
     """Create or update items from CSV (moderators). Columns are those of the export, any
     subset in any order (`title` is needed for new rows): a row without `id` creates an
     item, a row with `id` updates that item. `owner_email` names a member; an empty cell
@@ -279,4 +229,4 @@ async def import_action_items(
     error (`errors[].row` counts the header as row 1) and nothing changed. Every created or
     updated item records the same events as through the API."""
     text = await _csv_text(request)
-    return await bulk.import_csv(session=session, ctx=ctx, text=text)
+    return await bulk.import_csv(ctx=ctx, text=text)

@@ -1,49 +1,42 @@
-"""Action items: the roadmap's units of work, and the roadmap that sums them up."""
+"""Action items: the roadmap's units of work, and the roadmap that sums them up.
+
+Everything here runs Core statements (app/roadmap/queries.py) in the caller's transaction and
+records events through the caller's GroupContext; items are `ItemRow`s.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, not_, select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
-
-from app.comments.service import delete_comments
-from app.core.changes import apply_changes
-from app.core.errors import Forbidden, ValidationFailed
-from app.core.events import record_events, record_object_event
-from app.core.pagination import PageParams, paginate
-from app.groups.access import GroupContext, membership_of
+from app.comments.service import SubjectType, delete_comments
+from app.core.db import Tx
+from app.core.errors import Forbidden, PreconditionFailed, ValidationFailed
+from app.core.pagination import PageParams
+from app.groups.access import GroupContext
 from app.groups.focus_areas import list_focus_areas
-from app.models import (
-    ActionItem,
-    ActionItemStatus,
-    FocusArea,
-    Meeting,
-    Membership,
-    Proposal,
-    Role,
-    User,
-)
-from app.models.base import utcnow
+from app.models import ActionItem, ActionItemStatus, Role
+from app.models.base import new_id, utcnow
+from app.roadmap import queries
+from app.roadmap.queries import ItemRow, row_json
 from app.roadmap.schemas import (
-    CLOSED_STATUSES,
     ActionItemCreate,
     ActionItemFilters,
-    ActionItemRead,
     ActionItemUpdate,
     FocusAreaBrief,
     Roadmap,
     RoadmapArea,
-    today,
 )
+from app.users.principal import Principal
+
+SUBJECT: SubjectType = "action_item"
 
 
-def action_item_data(item: ActionItem) -> dict[str, Any]:
-    return ActionItemRead.model_validate(item).model_dump(mode="json")
+def action_item_data(item: ItemRow | ActionItem) -> dict[str, Any]:
+    """The item as events carry it (ActionItemRead's fields)."""
+    return row_json(item)
 
 
 def _invalid(field: str, msg: str) -> ValidationFailed:
@@ -52,112 +45,121 @@ def _invalid(field: str, msg: str) -> ValidationFailed:
 
 async def check_links(
     *,
-    session: AsyncSession,
-    group_id: uuid.UUID,
+    ctx: GroupContext,
     owner_id: uuid.UUID | None = None,
     focus_area_id: uuid.UUID | None = None,
     proposal_id: uuid.UUID | None = None,
     meeting_id: uuid.UUID | None = None,
     prefix: str = "",
 ) -> None:
-    """Refuse (422) an owner who is not a member, or links to objects of another group."""
-    if owner_id is not None and await membership_of(session, group_id, owner_id) is None:
+    """Refuse (422) an owner who is not a member, or links to objects of another group.
+    Every check given is answered by one statement."""
+    links = {
+        name: value
+        for name, value in (
+            ("owner_id", owner_id),
+            ("focus_area_id", focus_area_id),
+            ("proposal_id", proposal_id),
+            ("meeting_id", meeting_id),
+        )
+        if value is not None
+    }
+    if not links:
+        return
+    answers = await queries.link_answers(ctx.tx.conn, ctx.group.id, links)
+    if "owner_id" in links and answers["owner_id"] is None:
         raise _invalid(prefix + "owner_id", "the owner must be a member of the group")
-    links: list[tuple[str, type[FocusArea | Proposal | Meeting], uuid.UUID | None]] = [
-        ("focus_area_id", FocusArea, focus_area_id),
-        ("proposal_id", Proposal, proposal_id),
-        ("meeting_id", Meeting, meeting_id),
-    ]
-    for field, model, value in links:
-        if value is None:
-            continue
-        row: FocusArea | Proposal | Meeting | None = await session.get(model, value)
-        if row is None or row.group_id != group_id:
-            raise _invalid(prefix + field, f"no such {field.removesuffix('_id')} in this group")
+    for name in ("focus_area_id", "proposal_id", "meeting_id"):
+        if name in links and answers[name] != ctx.group.id:
+            raise _invalid(prefix + name, f"no such {name.removesuffix('_id')} in this group")
+
+
+def _creation_events(item: ItemRow) -> list[tuple[str, dict[str, Any]]]:
+    payload = {"action_item": action_item_data(item)}
+    events: list[tuple[str, dict[str, Any]]] = [("action_item.created", payload)]
+    if item.owner_id is not None:
+        owners = {"owner_id": item.owner_id, "previous_owner_id": None}
+        events.append(("action_item.assigned", {**payload, **owners}))
+    return events
 
 
 async def create_action_item(
     *,
-    session: AsyncSession,
     ctx: GroupContext,
     data: ActionItemCreate,
     decision_id: uuid.UUID | None = None,
     field_prefix: str = "",
-) -> ActionItem:
+) -> ItemRow:
     """Create an item in the caller's transaction, with `action_item.created` (and
     `action_item.assigned` when it has an owner). Meetings and proposals call this too."""
     owner_to_check = data.owner_id
-    if ctx.membership is not None and ctx.membership.user_id == owner_to_check:
+    if owner_to_check == ctx.user.id and ctx.member_role is not None:
         # The caller's own membership was read when the request was authorized (under the
         # group lock for writes): no need to read it again.
         owner_to_check = None
     await check_links(
-        session=session,
-        group_id=ctx.group.id,
+        ctx=ctx,
         owner_id=owner_to_check,
         focus_area_id=data.focus_area_id,
         proposal_id=data.proposal_id,
         meeting_id=data.meeting_id,
         prefix=field_prefix,
     )
-    item = ActionItem(
-        **data.model_dump(), group_id=ctx.group.id, decision_id=decision_id, created_by=ctx.user.id
-    )
-    session.add(item)
-    await session.flush()
-    payload = {"action_item": action_item_data(item)}
-    events: list[tuple[str, dict[str, Any]]] = [("action_item.created", payload)]
-    if item.owner_id is not None:
-        owners = {"owner_id": str(item.owner_id), "previous_owner_id": None}
-        events.append(("action_item.assigned", {**payload, **owners}))
-    await record_events(
-        session=session,
+    now = utcnow()
+    item = ItemRow(
+        id=new_id(),
         group_id=ctx.group.id,
-        actor_id=ctx.user.id,
-        subject_type="action_item",
-        subject_id=item.id,
-        events=events,
+        title=data.title,
+        description=data.description,
+        owner_id=data.owner_id,
+        due_date=data.due_date,
+        priority=data.priority,
+        status=ActionItemStatus.todo,
+        progress=0,
+        completed_at=None,
+        focus_area_id=data.focus_area_id,
+        proposal_id=data.proposal_id,
+        meeting_id=data.meeting_id,
+        decision_id=decision_id,
+        created_by=ctx.user.id,
+        created_at=now,
+        updated_at=now,
+        version=1,
     )
+    await queries.insert_item(ctx.tx.conn, item)
+    await ctx.record_many(subject_type=SUBJECT, subject_id=item.id, events=_creation_events(item))
     return item
 
 
 # --- who may change an item ------------------------------------------------------------------
 
 
-def can_manage(ctx: GroupContext, item: ActionItem) -> bool:
+def can_manage(ctx: GroupContext, item: ItemRow) -> bool:
     """Moderators manage every item; members the items they own."""
     if ctx.has_role(Role.moderator):
         return True
     return ctx.has_role(Role.member) and item.owner_id == ctx.user.id
 
 
-def ensure_can_manage(ctx: GroupContext, item: ActionItem) -> None:
+def ensure_can_manage(ctx: GroupContext, item: ItemRow) -> None:
     if not can_manage(ctx, item):
         raise Forbidden("Only the item's owner or a moderator may change it")
 
 
-async def create_for_caller(
-    *, session: AsyncSession, ctx: GroupContext, data: ActionItemCreate
-) -> ActionItem:
+async def create_for_caller(*, ctx: GroupContext, data: ActionItemCreate) -> ItemRow:
     """`POST /groups/{id}/action-items`: moderators assign to anyone; a member's new item is
     their own (owner_id omitted means themselves, someone else is a 403)."""
     if not ctx.has_role(Role.moderator):
         if data.owner_id not in (None, ctx.user.id):
             raise Forbidden("Members create action items for themselves; moderators assign")
         data = data.model_copy(update={"owner_id": ctx.user.id})
-    return await create_action_item(session=session, ctx=ctx, data=data)
+    return await create_action_item(ctx=ctx, data=data)
 
 
 # --- updating ------------------------------------------------------------------------------
 
 
-class _ItemChanges(ActionItemUpdate):
-    """ActionItemUpdate plus what the status rules derive (never sent by clients)."""
-
-    completed_at: datetime | None = None
-
-
-def _status_rules(item: ActionItem, fields: dict[str, Any], prefix: str) -> None:
+def _status_rules(item: ItemRow, fields: dict[str, Any], prefix: str, now: datetime) -> None:
     """done ⇒ progress 100 and completed_at; leaving done clears completed_at."""
     status = fields.get("status", item.status)
     if status == ActionItemStatus.done:
@@ -165,19 +167,27 @@ def _status_rules(item: ActionItem, fields: dict[str, Any], prefix: str) -> None
             raise _invalid(prefix + "progress", "a done item has progress 100")
         if item.status != ActionItemStatus.done:
             fields["progress"] = 100
-            fields["completed_at"] = utcnow()
+            fields["completed_at"] = now
     elif item.status == ActionItemStatus.done:
         fields["completed_at"] = None
 
 
+def _changes(item: ItemRow, fields: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """`{field: {"old": …, "new": …}}` of what really changes (the `*.updated` event)."""
+    return {
+        name: {"old": getattr(item, name), "new": value}
+        for name, value in fields.items()
+        if getattr(item, name) != value
+    }
+
+
 async def update_action_item(
     *,
-    session: AsyncSession,
     ctx: GroupContext,
-    item: ActionItem,
+    item: ItemRow,
     data: ActionItemUpdate,
     field_prefix: str = "",
-) -> ActionItem:
+) -> ItemRow:
     """Apply a PATCH; record `action_item.updated` with `{field: {old, new}}`, plus
     `action_item.assigned` when the owner changes and `action_item.completed` on becoming done.
 
@@ -190,119 +200,46 @@ async def update_action_item(
     if reassigns and not ctx.has_role(Role.moderator):
         raise Forbidden("Only moderators assign action items to others")
     await check_links(
-        session=session,
-        group_id=item.group_id,
+        ctx=ctx,
         owner_id=changed.get("owner_id"),
         focus_area_id=changed.get("focus_area_id"),
         proposal_id=changed.get("proposal_id"),
         meeting_id=changed.get("meeting_id"),
         prefix=field_prefix,
     )
-    _status_rules(item, fields, field_prefix)
-    was_done = item.status == ActionItemStatus.done
-    previous_owner = item.owner_id
-    changes = apply_changes(item, _ItemChanges.model_validate(fields))
+    now = utcnow()
+    _status_rules(item, fields, field_prefix, now)
+    changes = _changes(item, fields)
     if not changes:
         return item
-    await session.flush()
-    payload = {"action_item": action_item_data(item)}
-    await _event(session, ctx, item, "action_item.updated", {**payload, "changes": changes})
+    new = {name: getattr(item, name) for name in queries.UPDATABLE}
+    new.update({name: change["new"] for name, change in changes.items()}, updated_at=now)
+    updated = await queries.update_item(ctx.tx.conn, item, new)
+    if updated is None:
+        # Only possible without the group lock (every writer of an item holds it).
+        raise PreconditionFailed("The resource was changed by someone else; fetch it again")
+    payload = {"action_item": action_item_data(updated)}
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("action_item.updated", {**payload, "changes": changes})
+    ]
     if "owner_id" in changes:
-        owners = {
-            "owner_id": _str_or_none(item.owner_id),
-            "previous_owner_id": _str_or_none(previous_owner),
-        }
-        await _event(session, ctx, item, "action_item.assigned", {**payload, **owners})
-    if item.status == ActionItemStatus.done and not was_done:
-        await _event(session, ctx, item, "action_item.completed", payload)
-    return item
+        owners = {"owner_id": updated.owner_id, "previous_owner_id": item.owner_id}
+        events.append(("action_item.assigned", {**payload, **owners}))
+    if updated.status == ActionItemStatus.done and item.status != ActionItemStatus.done:
+        events.append(("action_item.completed", payload))
+    await ctx.record_many(subject_type=SUBJECT, subject_id=item.id, events=events)
+    return updated
 
 
-def _str_or_none(value: uuid.UUID | None) -> str | None:
-    return None if value is None else str(value)
-
-
-async def _event(
-    session: AsyncSession, ctx: GroupContext, item: ActionItem, type: str, data: dict[str, Any]
-) -> None:
-    await record_object_event(
-        session=session,
-        actor_id=ctx.user.id,
-        subject_type="action_item",
-        subject=item,
-        type=type,
-        data=data,
-    )
-
-
-async def delete_action_item(*, session: AsyncSession, ctx: GroupContext, item: ActionItem) -> None:
+async def delete_action_item(*, ctx: GroupContext, item: ItemRow) -> None:
     """Delete the item and its comments; `action_item.deleted` keeps its last state."""
     payload = {"action_item": action_item_data(item)}
-    await delete_comments(session=session, subject_type="action_item", subject_id=item.id)
-    await session.delete(item)
-    await session.flush()
-    await _event(session, ctx, item, "action_item.deleted", payload)
+    await delete_comments(conn=ctx.tx.conn, subject_type=SUBJECT, subject_id=item.id)
+    await queries.delete_item(ctx.tx.conn, item.id)
+    await ctx.record("action_item.deleted", subject_type=SUBJECT, subject_id=item.id, data=payload)
 
 
-# --- lists and the roadmap -----------------------------------------------------------------
-
-
-def _overdue() -> Any:
-    return and_(
-        col(ActionItem.due_date).is_not(None),
-        col(ActionItem.due_date) < today(),
-        col(ActionItem.status).not_in(CLOSED_STATUSES),
-    )
-
-
-def _filtered(stmt: Select[Any], filters: ActionItemFilters) -> Select[Any]:
-    equal = ("status", "owner_id", "focus_area_id", "proposal_id", "meeting_id")
-    for name in equal:
-        value = getattr(filters, name)
-        if value is not None:
-            stmt = stmt.where(getattr(ActionItem, name) == value)
-    if filters.due_before is not None:
-        stmt = stmt.where(col(ActionItem.due_date) < filters.due_before)
-    if filters.overdue is True:
-        stmt = stmt.where(_overdue())
-    elif filters.overdue is False:
-        stmt = stmt.where(not_(_overdue()))
-    return stmt
-
-
-async def list_action_items(
-    *,
-    session: AsyncSession,
-    group_id: uuid.UUID,
-    filters: ActionItemFilters,
-    params: PageParams,
-) -> tuple[list[ActionItem], str | None]:
-    stmt = _filtered(select(ActionItem).where(col(ActionItem.group_id) == group_id), filters)
-    rows, cursor = await paginate(
-        session, stmt, params, (col(ActionItem.created_at), col(ActionItem.id))
-    )
-    return rows, cursor
-
-
-async def list_my_action_items(
-    *, session: AsyncSession, user: User, filters: ActionItemFilters, params: PageParams
-) -> tuple[list[ActionItem], str | None]:
-    """Items the user owns in every group they still belong to."""
-    stmt = (
-        select(ActionItem)
-        .join(
-            Membership,
-            and_(
-                col(Membership.group_id) == col(ActionItem.group_id),
-                col(Membership.user_id) == user.id,
-            ),
-        )
-        .where(col(ActionItem.owner_id) == user.id)
-    )
-    rows, cursor = await paginate(
-        session, _filtered(stmt, filters), params, (col(ActionItem.created_at), col(ActionItem.id))
-    )
-    return rows, cursor
+# --- the roadmap ---------------------------------------------------------------------------
 
 
 def mean_progress(values: Sequence[int]) -> float | None:
@@ -313,7 +250,7 @@ def mean_progress(values: Sequence[int]) -> float | None:
     return ((sum(values) * 20 + n) // (2 * n)) / 10
 
 
-def _summary(items: Sequence[ActionItem]) -> dict[str, Any]:
+def _summary(items: Sequence[ItemRow]) -> dict[str, Any]:
     counted = [i for i in items if i.status != ActionItemStatus.cancelled]
     return {
         "item_count": len(counted),
@@ -323,26 +260,40 @@ def _summary(items: Sequence[ActionItem]) -> dict[str, Any]:
     }
 
 
-def _roadmap_order(item: ActionItem) -> tuple[bool, date, datetime, uuid.UUID]:
+def _roadmap_order(item: ItemRow) -> tuple[bool, date, datetime, uuid.UUID]:
     return (item.due_date is None, item.due_date or date.min, item.created_at, item.id)
 
 
-async def roadmap(*, session: AsyncSession, group_id: uuid.UUID) -> Roadmap:
+async def roadmap(*, ctx: GroupContext) -> Roadmap:
     """Items by focus area (in the areas' order, then the "no focus area" bucket)."""
-    areas = await list_focus_areas(session=session, group_id=group_id)
-    stmt = select(ActionItem).where(col(ActionItem.group_id) == group_id)
-    items = sorted((await session.execute(stmt)).scalars(), key=_roadmap_order)
-    buckets: dict[uuid.UUID | None, list[ActionItem]] = {a.id: [] for a in areas}
+    areas = await list_focus_areas(conn=ctx.tx.conn, group_id=ctx.group.id)
+    items = sorted(await queries.all_items(ctx.tx.conn, ctx.group.id), key=_roadmap_order)
+    buckets: dict[uuid.UUID | None, list[ItemRow]] = {a.id: [] for a in areas}
     buckets[None] = []
     for item in items:
         buckets.setdefault(item.focus_area_id, []).append(item)
 
-    def area(brief: FocusAreaBrief | None, rows: list[ActionItem]) -> RoadmapArea:
-        shown = [
-            ActionItemRead.model_validate(i) for i in rows if i.status != ActionItemStatus.cancelled
-        ]
-        return RoadmapArea(focus_area=brief, items=shown, **_summary(rows))
+    def area(brief: FocusAreaBrief | None, rows: list[ItemRow]) -> RoadmapArea:
+        shown = [row_json(i) for i in rows if i.status != ActionItemStatus.cancelled]
+        return RoadmapArea.model_validate({"focus_area": brief, "items": shown, **_summary(rows)})
 
     out = [area(FocusAreaBrief.model_validate(a), buckets[a.id]) for a in areas]
     out.append(area(None, buckets[None]))
-    return Roadmap(group_id=group_id, areas=out, **_summary(items))
+    return Roadmap(group_id=ctx.group.id, areas=out, **_summary(items))
+
+
+# --- lists ---------------------------------------------------------------------------------
+
+
+async def list_action_items(
+    *, ctx: GroupContext, filters: ActionItemFilters, page: PageParams
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of the group's items, oldest first, as JSON-ready dicts."""
+    return await queries.list_items(ctx.tx.conn, filters=filters, page=page, group_id=ctx.group.id)
+
+
+async def list_my_action_items(
+    *, tx: Tx, user: Principal, filters: ActionItemFilters, page: PageParams
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of the items `user` owns in every group they still belong to."""
+    return await queries.list_items(tx.conn, filters=filters, page=page, owner_id=user.id)

@@ -4,14 +4,11 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Response, status
-from sqlalchemy import select
-from sqlmodel import col
 
 from app.core.db import SessionDep
 from app.core.deps import IfMatch, SettingsDep, check_if_match, set_etag
 from app.core.nul import NoNul
-from app.core.pagination import Page, PageParams, page_params, paginate
-from app.models import ApiKey
+from app.core.pagination import Page, PageParams, page_params
 from app.users import service
 from app.users.deps import CurrentUser
 from app.users.schemas import (
@@ -63,9 +60,9 @@ async def update_me(
     data: UserUpdate, user: CurrentUser, session: SessionDep, if_match: IfMatch, response: Response
 ) -> UserRead:
     check_if_match(if_match, user.version)
-    user = await service.update_profile(session=session, user=user, data=data)
-    set_etag(response, user.version)
-    return UserRead.model_validate(user)
+    updated = await service.update_profile(session=session, user=user, data=data)
+    set_etag(response, updated.version)
+    return UserRead.model_validate(updated)
 
 
 @router.post("/auth/api-keys", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated)
@@ -80,8 +77,7 @@ async def create_api_key(
 async def list_api_keys(
     user: CurrentUser, session: SessionDep, page: Annotated[PageParams, Depends(page_params)]
 ) -> Page[ApiKeyRead]:
-    stmt = select(ApiKey).where(col(ApiKey.user_id) == user.id)
-    rows, cursor = await paginate(session, stmt, page, (col(ApiKey.created_at), col(ApiKey.id)))
+    rows, cursor = await service.list_api_keys(session=session, user=user, page=page)
     return Page(items=[ApiKeyRead.model_validate(r) for r in rows], next_cursor=cursor)
 
 

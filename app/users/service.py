@@ -10,6 +10,7 @@ from sqlmodel import col
 
 from app.core.config import Settings
 from app.core.errors import Conflict, NotFound, Unauthorized
+from app.core.pagination import PageParams, paginate
 from app.core.security import (
     create_access_token,
     generate_api_key,
@@ -19,6 +20,7 @@ from app.core.security import (
 )
 from app.models import ApiKey, User
 from app.models.base import utcnow
+from app.users.principal import Principal
 from app.users.schemas import ApiKeyCreate, UserCreate, UserUpdate
 
 
@@ -65,16 +67,19 @@ async def authenticate(
     return create_access_token(settings, user.id)
 
 
-async def update_profile(*, session: AsyncSession, user: User, data: UserUpdate) -> User:
+async def update_profile(*, session: AsyncSession, user: Principal, data: UserUpdate) -> User:
+    row = await session.get(User, user.id, with_for_update=True)
+    if row is None:
+        raise NotFound("User not found")
     for field, value in data.model_dump(exclude_unset=True).items():
         if value is not None:
-            setattr(user, field, value)
+            setattr(row, field, value)
     await session.flush()
-    return user
+    return row
 
 
 async def create_api_key(
-    *, session: AsyncSession, user: User, data: ApiKeyCreate
+    *, session: AsyncSession, user: Principal, data: ApiKeyCreate
 ) -> tuple[ApiKey, str]:
     key = generate_api_key()
     row = ApiKey(user_id=user.id, name=data.name, prefix=key[:10], key_hash=hash_api_key(key))
@@ -83,7 +88,7 @@ async def create_api_key(
     return row, key
 
 
-async def revoke_api_key(*, session: AsyncSession, user: User, key_id: uuid.UUID) -> None:
+async def revoke_api_key(*, session: AsyncSession, user: Principal, key_id: uuid.UUID) -> None:
     row = await session.get(ApiKey, key_id)
     if row is None or row.user_id != user.id or row.revoked_at is not None:
         raise NotFound("API key not found")
@@ -93,3 +98,11 @@ async def revoke_api_key(*, session: AsyncSession, user: User, key_id: uuid.UUID
 
 async def count_users(session: AsyncSession) -> int:
     return int((await session.execute(select(func.count()).select_from(User))).scalar_one())
+
+
+async def list_api_keys(
+    *, session: AsyncSession, user: Principal, page: PageParams
+) -> tuple[list[ApiKey], str | None]:
+    stmt = select(ApiKey).where(col(ApiKey.user_id) == user.id)
+    rows, cursor = await paginate(session, stmt, page, (col(ApiKey.created_at), col(ApiKey.id)))
+    return rows, cursor

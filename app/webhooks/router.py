@@ -5,16 +5,13 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from sqlalchemy import select
-from sqlmodel import col
 
 from app.core.db import SessionDep, after_commit
 from app.core.deps import IfMatch, SettingsDep, check_if_match, set_etag
-from app.core.pagination import Page, PageParams, page_params, paginate
-from app.groups.access import GroupContext, GroupMember
+from app.core.pagination import Page, PageParams, page_params
+from app.groups.access import GroupContext, GroupMember, Loaded, ObjectKind, Owner, object_access
 from app.models import DeliveryStatus, Role, WebhookEndpoint
-from app.models.base import utcnow
-from app.users.deps import CurrentUser
+from app.models.base import table_of, utcnow
 from app.webhooks import service, ssrf
 from app.webhooks.delivery import attempt
 from app.webhooks.schemas import (
@@ -31,6 +28,12 @@ from app.webhooks.tasks import enqueue_delivery
 
 router = APIRouter(tags=["webhooks"])
 Paging = Annotated[PageParams, Depends(page_params)]
+
+# Webhooks are the owners' business: others get 404 in private groups, 403 in public ones.
+WEBHOOK = ObjectKind(table_of(WebhookEndpoint), "Webhook", WebhookEndpoint)
+WebhookFor = object_access(WEBHOOK, "webhook_id")
+WebhookReader = Annotated[Loaded[WebhookEndpoint], WebhookFor(Role.owner, write=False)]
+WebhookWriter = Annotated[Loaded[WebhookEndpoint], WebhookFor(Role.owner)]
 
 
 def _resolver(request: Request) -> ssrf.Resolver:
@@ -53,7 +56,7 @@ def _with_secret(endpoint: WebhookEndpoint, secret: str) -> WebhookWithSecret:
 async def create_webhook(
     data: WebhookCreate,
     request: Request,
-    ctx: Annotated[GroupContext, GroupMember(Role.owner)],
+    ctx: Owner,
     session: SessionDep,
     settings: SettingsDep,
     response: Response,
@@ -73,42 +76,31 @@ async def list_webhooks(
     session: SessionDep,
     page: Paging,
 ) -> Page[WebhookRead]:
-    stmt = select(WebhookEndpoint).where(col(WebhookEndpoint.group_id) == ctx.group.id)
-    order = (col(WebhookEndpoint.created_at), col(WebhookEndpoint.id))
-    rows, cursor = await paginate(session, stmt, page, order)
+    rows, cursor = await service.list_endpoints(session=session, ctx=ctx, page=page)
     return Page(items=[service.webhook_read(e) for e in rows], next_cursor=cursor)
 
 
 @router.get("/webhooks/{webhook_id}", response_model=WebhookRead)
-async def get_webhook(
-    webhook_id: uuid.UUID, user: CurrentUser, session: SessionDep, response: Response
-) -> WebhookRead:
-    endpoint, _ = await service.get_authorized(
-        session=session, user=user, endpoint_id=webhook_id, write=False
-    )
-    set_etag(response, endpoint.version)
-    return service.webhook_read(endpoint)
+async def get_webhook(webhook: WebhookReader, response: Response) -> WebhookRead:
+    set_etag(response, webhook.obj.version)
+    return service.webhook_read(webhook.obj)
 
 
 @router.patch("/webhooks/{webhook_id}", response_model=WebhookRead)
 async def update_webhook(
-    webhook_id: uuid.UUID,
+    webhook: WebhookWriter,
     data: WebhookUpdate,
     request: Request,
-    user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,
     if_match: IfMatch,
     response: Response,
 ) -> WebhookRead:
     """Change the URL, event types or description; `enabled: true` re-enables it."""
-    endpoint, _ = await service.get_authorized(
-        session=session, user=user, endpoint_id=webhook_id, write=True
-    )
-    check_if_match(if_match, endpoint.version)
+    check_if_match(if_match, webhook.obj.version)
     endpoint = await service.update_endpoint(
         session=session,
-        endpoint=endpoint,
+        endpoint=webhook.obj,
         data=data,
         settings=settings,
         resolver=_resolver(request),
@@ -118,38 +110,26 @@ async def update_webhook(
 
 
 @router.delete("/webhooks/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_webhook(webhook_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> None:
-    endpoint, _ = await service.get_authorized(
-        session=session, user=user, endpoint_id=webhook_id, write=True
-    )
-    await session.delete(endpoint)
+async def delete_webhook(webhook: WebhookWriter, session: SessionDep) -> None:
+    await service.delete_endpoint(session=session, endpoint=webhook.obj)
 
 
 @router.post("/webhooks/{webhook_id}/rotate-secret", response_model=WebhookWithSecret)
 async def rotate_secret(
-    webhook_id: uuid.UUID, user: CurrentUser, session: SessionDep, settings: SettingsDep
+    webhook: WebhookWriter, session: SessionDep, settings: SettingsDep
 ) -> WebhookWithSecret:
     """A new signing secret (shown once). The previous one keeps signing beside it for 24 h,
     so receivers can switch without losing messages."""
-    endpoint, _ = await service.get_authorized(
-        session=session, user=user, endpoint_id=webhook_id, write=True
-    )
-    secret = await service.rotate_secret(session=session, endpoint=endpoint, settings=settings)
-    return _with_secret(endpoint, secret)
+    secret = await service.rotate_secret(session=session, endpoint=webhook.obj, settings=settings)
+    return _with_secret(webhook.obj, secret)
 
 
 @router.post("/webhooks/{webhook_id}/test", response_model=TestResult)
 async def test_webhook(
-    webhook_id: uuid.UUID,
-    request: Request,
-    user: CurrentUser,
-    session: SessionDep,
-    settings: SettingsDep,
+    webhook: WebhookReader, request: Request, settings: SettingsDep
 ) -> TestResult:
     """Send a signed `webhook.test` message now and report how the receiver answered."""
-    endpoint, _ = await service.get_authorized(
-        session=session, user=user, endpoint_id=webhook_id, write=False
-    )
+    endpoint = webhook.obj
     msg_id = f"test_{uuid.uuid4().hex}"
     now = utcnow().isoformat().replace("+00:00", "Z")
     message = {"type": "webhook.test", "timestamp": now, "data": {"webhook_id": str(endpoint.id)}}
@@ -174,27 +154,24 @@ async def test_webhook(
 
 @router.get("/webhooks/{webhook_id}/deliveries", response_model=Page[DeliveryRead])
 async def list_deliveries(
-    webhook_id: uuid.UUID,
-    user: CurrentUser,
+    webhook: WebhookReader,
     session: SessionDep,
     page: Paging,
     status_: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
 ) -> Page[DeliveryRead]:
-    await service.get_authorized(session=session, user=user, endpoint_id=webhook_id, write=False)
     rows, cursor = await service.list_deliveries(
-        session=session, endpoint_id=webhook_id, status=status_, params=page
+        session=session, endpoint_id=webhook.obj.id, status=status_, params=page
     )
     return Page(items=[DeliveryRead.model_validate(d) for d in rows], next_cursor=cursor)
 
 
 @router.get("/webhooks/{webhook_id}/deliveries/{delivery_id}", response_model=DeliveryDetail)
 async def get_delivery(
-    webhook_id: uuid.UUID, delivery_id: uuid.UUID, user: CurrentUser, session: SessionDep
+    webhook: WebhookReader, delivery_id: uuid.UUID, session: SessionDep
 ) -> DeliveryDetail:
     """A delivery with its attempt log: time, status code, duration, response excerpt."""
-    await service.get_authorized(session=session, user=user, endpoint_id=webhook_id, write=False)
     delivery, attempts = await service.get_delivery(
-        session=session, endpoint_id=webhook_id, delivery_id=delivery_id
+        session=session, endpoint_id=webhook.obj.id, delivery_id=delivery_id
     )
     return DeliveryDetail.model_validate(
         {
@@ -210,17 +187,15 @@ async def get_delivery(
     response_model=DeliveryRead,
 )
 async def redeliver(
-    webhook_id: uuid.UUID,
+    webhook: WebhookWriter,
     delivery_id: uuid.UUID,
     request: Request,
-    user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,
 ) -> DeliveryRead:
     """Send the delivery again (same `webhook-id`), with a fresh retry schedule."""
-    await service.get_authorized(session=session, user=user, endpoint_id=webhook_id, write=True)
     delivery, _ = await service.get_delivery(
-        session=session, endpoint_id=webhook_id, delivery_id=delivery_id
+        session=session, endpoint_id=webhook.obj.id, delivery_id=delivery_id
     )
     delivery = await service.redeliver(session=session, delivery=delivery)
     jobs, tag = request.app.state.jobs, f":r{uuid.uuid4().hex[:8]}"

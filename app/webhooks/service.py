@@ -25,13 +25,11 @@ from app.core.errors import NotFound, ValidationFailed
 from app.core.events import record_event
 from app.core.pagination import PageParams, paginate
 from app.events.service import event_read
-from app.groups.access import GroupContext, authorize_group
+from app.groups.access import GroupContext
 from app.models import (
     DeliveryAttempt,
     DeliveryStatus,
     Event,
-    Role,
-    User,
     WebhookDelivery,
     WebhookEndpoint,
 )
@@ -87,22 +85,17 @@ async def create_endpoint(
     return endpoint, secret
 
 
-async def get_authorized(
-    *, session: AsyncSession, user: User, endpoint_id: uuid.UUID, write: bool
-) -> tuple[WebhookEndpoint, GroupContext]:
-    """Webhooks are the owners' business: others get 404 in private groups, 403 in public."""
-    endpoint = await session.get(WebhookEndpoint, endpoint_id)
-    if endpoint is None:
-        raise NotFound("Webhook not found")
-    ctx = await authorize_group(
-        session=session,
-        user=user,
-        group_id=endpoint.group_id,
-        need=Role.owner,
-        write=write,
-        not_found="Webhook not found",
-    )
-    return endpoint, ctx
+async def list_endpoints(
+    *, session: AsyncSession, ctx: GroupContext, page: PageParams
+) -> tuple[list[WebhookEndpoint], str | None]:
+    stmt = select(WebhookEndpoint).where(col(WebhookEndpoint.group_id) == ctx.group.id)
+    order = (col(WebhookEndpoint.created_at), col(WebhookEndpoint.id))
+    rows, cursor = await paginate(session, stmt, page, order)
+    return rows, cursor
+
+
+async def delete_endpoint(*, session: AsyncSession, endpoint: WebhookEndpoint) -> None:
+    await session.delete(endpoint)
 
 
 async def update_endpoint(

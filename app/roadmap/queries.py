@@ -1,0 +1,272 @@
+"""The roadmap's SQL: Core statements on action items, built once per shape and reused.
+
+Items travel as `ItemRow` (every column the API and the events show, plus `version`), read
+straight from rows, and leave as JSON-ready dicts (`item_json`): no ORM objects and no
+per-row models on the hot paths (create, PATCH, lists).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    not_,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.core.pagination import Keyset, PageParams
+from app.models import ActionItem, ActionItemStatus, FocusArea, Meeting, Membership, Priority
+from app.models import Proposal as ProposalModel
+from app.models.base import table_of
+from app.roadmap.schemas import CLOSED_STATUSES, ActionItemFilters, ActionItemRead, today
+
+items = table_of(ActionItem)
+memberships = table_of(Membership)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRow:
+    """An action item as the API shows it (ActionItemRead's fields, in order) and its version."""
+
+    id: uuid.UUID
+    group_id: uuid.UUID
+    title: str
+    description: str | None
+    owner_id: uuid.UUID | None
+    due_date: date | None
+    priority: Priority
+    status: ActionItemStatus
+    progress: int
+    completed_at: datetime | None
+    focus_area_id: uuid.UUID | None
+    proposal_id: uuid.UUID | None
+    meeting_id: uuid.UUID | None
+    decision_id: uuid.UUID | None
+    created_by: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+    @property
+    def overdue(self) -> bool:
+        return is_overdue(self.due_date, self.status, today())
+
+
+ITEM_FIELDS = tuple(f.name for f in fields(ItemRow))
+READ_FIELDS = tuple(ActionItemRead.model_fields)  # ITEM_FIELDS without `version`
+ITEM_COLUMNS = [items.c[name] for name in ITEM_FIELDS]
+assert ITEM_FIELDS[:-1] == READ_FIELDS, "ItemRow must list ActionItemRead's fields, in order"
+
+
+def is_overdue(due: date | None, status: Any, on: date) -> bool:
+    return due is not None and due < on and status not in CLOSED_STATUSES
+
+
+def item_json(values: Iterable[Any], on: date | None = None) -> dict[str, Any]:
+    """ActionItemRead as a dict for the JSON encoder, from an ItemRow's values in order."""
+    item = dict(zip(READ_FIELDS, values, strict=False))
+    item["overdue"] = is_overdue(item["due_date"], item["status"], on or today())
+    return item
+
+
+def row_json(item: ItemRow | ActionItem) -> dict[str, Any]:
+    return item_json([getattr(item, name) for name in READ_FIELDS])
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+_BY_ID = select(*ITEM_COLUMNS).where(items.c.id == bindparam("item_id"))
+
+
+async def get_item(conn: AsyncConnection, item_id: uuid.UUID) -> ItemRow | None:
+    row = (await conn.execute(_BY_ID, {"item_id": item_id})).first()
+    return None if row is None else ItemRow(*row)
+
+
+CREATED_ORDER = Keyset([items.c.created_at, items.c.id])
+_EQUAL_FILTERS = ("status", "owner_id", "focus_area_id", "proposal_id", "meeting_id")
+
+
+def _overdue() -> ColumnElement[bool]:
+    return and_(
+        items.c.due_date.is_not(None),
+        items.c.due_date < bindparam("today"),
+        items.c.status.not_in(CLOSED_STATUSES),
+    )
+
+
+@cache
+def _list_statement(mine: bool, filters: frozenset[str], with_cursor: bool) -> Select[Any]:
+    """Items of a group (or, `mine`, the caller's items in the groups they belong to), with
+    the filters named in `filters` as parameters of the same names."""
+    stmt = select(*ITEM_COLUMNS)
+    if mine:
+        stmt = stmt.join(
+            memberships,
+            and_(
+                memberships.c.group_id == items.c.group_id,
+                memberships.c.user_id == bindparam("user_id"),
+            ),
+        ).where(items.c.owner_id == bindparam("user_id"))
+    else:
+        stmt = stmt.where(items.c.group_id == bindparam("group_id"))
+    for name in _EQUAL_FILTERS:
+        if name in filters:
+            stmt = stmt.where(items.c[name] == bindparam(name))
+    if "due_before" in filters:
+        stmt = stmt.where(items.c.due_date < bindparam("due_before"))
+    if "overdue" in filters:
+        stmt = stmt.where(_overdue())
+    elif "not_overdue" in filters:
+        stmt = stmt.where(not_(_overdue()))
+    return CREATED_ORDER.page(stmt, with_cursor=with_cursor)
+
+
+async def list_items(
+    conn: AsyncConnection,
+    *,
+    filters: ActionItemFilters,
+    page: PageParams,
+    group_id: uuid.UUID | None = None,
+    owner_id: uuid.UUID | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of a group's items (`group_id`) or of one user's (`owner_id`), oldest first,
+    as JSON-ready dicts."""
+    params: dict[str, Any] = {}
+    names = set()
+    for name in (*_EQUAL_FILTERS, "due_before"):
+        value = getattr(filters, name)
+        if value is not None:
+            params[name] = value
+            names.add(name)
+    if filters.overdue is not None:
+        names.add("overdue" if filters.overdue else "not_overdue")
+        params["today"] = today()
+    if owner_id is not None:
+        params["user_id"] = owner_id
+    else:
+        params["group_id"] = group_id
+    stmt = _list_statement(owner_id is not None, frozenset(names), bool(page.cursor))
+    rows, cursor = await CREATED_ORDER.fetch(conn, stmt, params, page)
+    on = today()
+    return [item_json(row, on) for row in rows], cursor
+
+
+_ALL_OF_GROUP = (
+    select(*ITEM_COLUMNS)
+    .where(items.c.group_id == bindparam("group_id"))
+    .order_by(items.c.created_at, items.c.id)
+)
+
+
+async def all_items(conn: AsyncConnection, group_id: uuid.UUID) -> list[ItemRow]:
+    """Every item of the group, oldest first (the roadmap, the CSV export)."""
+    return [ItemRow(*row) for row in await conn.execute(_ALL_OF_GROUP, {"group_id": group_id})]
+
+
+# --- checking links ---------------------------------------------------------------------------
+
+_LINKED_TABLES = {
+    "focus_area_id": table_of(FocusArea),
+    "proposal_id": table_of(ProposalModel),
+    "meeting_id": table_of(Meeting),
+}
+
+
+@cache
+def _links_statement(names: frozenset[str]) -> Select[Any]:
+    """One row answering every check at once: is the owner a member, and which group each
+    linked object belongs to (NULL: no such object)."""
+    columns: list[Any] = []
+    if "owner_id" in names:
+        member = select(memberships.c.role).where(
+            memberships.c.group_id == bindparam("group_id"),
+            memberships.c.user_id == bindparam("owner_id"),
+        )
+        columns.append(member.scalar_subquery().label("owner_id"))
+    for name, table in _LINKED_TABLES.items():
+        if name in names:
+            group_of = select(table.c.group_id).where(table.c.id == bindparam(name))
+            columns.append(group_of.scalar_subquery().label(name))
+    return select(*columns)
+
+
+async def link_answers(
+    conn: AsyncConnection, group_id: uuid.UUID, links: Mapping[str, uuid.UUID]
+) -> Mapping[str, Any]:
+    """For each link given: the owner's role (None: not a member), or the linked object's
+    group id (None: no such object)."""
+    stmt = _links_statement(frozenset(links))
+    row = (await conn.execute(stmt, {"group_id": group_id, **links})).one()
+    return row._mapping
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+_INSERT = insert(items).values({name: bindparam(name) for name in ITEM_FIELDS})
+_NOT_NOTIFIED = {"due_soon_notified_for": None, "overdue_notified_on": None}
+
+
+async def insert_item(conn: AsyncConnection, item: ItemRow) -> None:
+    values = {name: getattr(item, name) for name in ITEM_FIELDS}
+    await conn.execute(_INSERT, {**values, **_NOT_NOTIFIED})
+
+
+# Every field a PATCH may change is written: one statement for any PATCH, built once. The
+# reminder bookkeeping columns are not in it, so a reminder written meanwhile is kept.
+UPDATABLE = (
+    "title",
+    "description",
+    "owner_id",
+    "due_date",
+    "priority",
+    "status",
+    "progress",
+    "completed_at",
+    "focus_area_id",
+    "proposal_id",
+    "meeting_id",
+)
+_UPDATE = (
+    update(items)
+    .where(items.c.id == bindparam("item_id"), items.c.version == bindparam("old_version"))
+    .values(
+        {
+            **{name: bindparam(name) for name in UPDATABLE},
+            "updated_at": bindparam("updated_at"),
+            "version": items.c.version + 1,
+        }
+    )
+    .returning(*ITEM_COLUMNS)
+)
+
+
+async def update_item(
+    conn: AsyncConnection, old: ItemRow, new: Mapping[str, Any]
+) -> ItemRow | None:
+    """Write `new` (every UPDATABLE field) over `old`; None if the item changed meanwhile
+    (its version is no longer `old.version`)."""
+    params = {name: new[name] for name in UPDATABLE}
+    params.update(item_id=old.id, old_version=old.version, updated_at=new["updated_at"])
+    row = (await conn.execute(_UPDATE, params)).first()
+    return None if row is None else ItemRow(*row)
+
+
+_DELETE = delete(items).where(items.c.id == bindparam("item_id"))
+
+
+async def delete_item(conn: AsyncConnection, item_id: uuid.UUID) -> None:
+    await conn.execute(_DELETE, {"item_id": item_id})
