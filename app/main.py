@@ -8,15 +8,14 @@ import logging
 from collections.abc import AsyncIterator, Callable
 
 from arq.connections import ArqRedis
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, FastAPI
 
 from app.core.config import Settings, get_settings
-from app.core.db import create_engine, create_session_factory
+from app.core.db import TransactionRoute, create_engine, create_session_factory
 from app.core.errors import install_error_handlers
 from app.core.idempotency import IdempotencyMiddleware
 from app.core.limits import BodySizeLimitMiddleware
 from app.core.metrics import HttpMetrics, MetricsMiddleware
-from app.core.nul import no_nul_in_url
 from app.core.openapi import install_openapi
 from app.core.ratelimit import RateLimitMiddleware
 from app.core.redis import create_redis
@@ -59,7 +58,7 @@ def _install_routes(app: FastAPI) -> None:
     """Every route on the app's own router, flat (app/core/routing.py), then the index."""
     include_flat(app.router, ops_router)
     for router in API_ROUTERS:
-        include_flat(app.router, router, prefix=API_PREFIX, dependencies=[Depends(no_nul_in_url)])
+        include_flat(app.router, router, prefix=API_PREFIX)
 
 
 def _after_commit_hook(relay: Relay) -> Callable[[], None]:
@@ -130,6 +129,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = HttpMetrics()
 
     install_error_handlers(app)
+    # Every route runs in its request's transaction (also routes added later, as tests do).
+    app.router.route_class = TransactionRoute
     _install_routes(app)
     install_openapi(app)
     install_route_index(app)

@@ -32,6 +32,15 @@ def package_of(path: str) -> str:
     return path
 
 
+def library_of(package: str) -> str:
+    """`sqlalchemy/orm/session.py` → `sqlalchemy`; our `app/roadmap` → `app`."""
+    if package.startswith("stdlib:asyncio") or package.startswith("asyncio"):
+        return "asyncio (event loop)"
+    if package.startswith("stdlib:"):
+        return "stdlib"
+    return package.split("/", 1)[0]
+
+
 def parse(path: Path) -> list[tuple[list[tuple[str, str]], int]]:
     stacks = []
     for line in path.read_text().splitlines():
@@ -64,6 +73,13 @@ def summarize(path: Path, top: int, match: str | None) -> None:
         for pkg in {package_of(fl) for _, fl in frames}:
             incl_pkg[pkg] += n
     print(f"{path.name}: {total} busy samples, {idle} idle")
+    by_library: Counter[str] = Counter()
+    for pkg, n in self_pkg.items():
+        by_library[library_of(pkg)] += n
+    print(
+        "self time by library: "
+        + ", ".join(f"{lib} {100 * n / total:.1f}%" for lib, n in by_library.most_common(12))
+    )
     print(f"{'package':40} {'self %':>7} {'total %':>8}")
     for pkg, n in incl_pkg.most_common(top):
         print(f"{pkg:40} {100 * self_pkg[pkg] / total:7.1f} {100 * n / total:8.1f}")

@@ -9,11 +9,12 @@ take `SessionDep`, a session joined to the same transaction. Services never comm
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
+from fastapi.routing import APIRoute
 from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -174,29 +175,105 @@ def mark_events_written(session: AsyncSession) -> None:
         tx.events_written = True
 
 
-async def _request_tx(request: Request) -> AsyncIterator[Tx]:
-    engine: AsyncEngine = request.app.state.engine
-    async with engine.connect() as conn:
-        await conn.begin()
-        tx = Tx(conn)
+# Methods whose routes only read: their statements run in autocommit (no BEGIN/COMMIT round
+# trips; PostgreSQL's READ COMMITTED gives each statement its own snapshot either way).
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_SCOPE_KEY = "wg.request_tx"
+
+
+class RequestTx:
+    """The transaction of one request: opened when a dependency first asks for it (routes
+    that touch no table never take a connection), committed when the route returns, rolled
+    back when it raises — before the response is sent, so a 2xx means the change is durable.
+    """
+
+    __slots__ = ("_conn", "app", "read_only", "tx")
+
+    def __init__(self, app: Any, read_only: bool) -> None:
+        self.app = app
+        self.read_only = read_only
+        self.tx: Tx | None = None
+        self._conn: AsyncConnection | None = None
+
+    async def open(self) -> Tx:
+        if self.tx is None:
+            engine: AsyncEngine = self.app.state.engine
+            conn = await engine.connect()
+            try:
+                if self.read_only:
+                    conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                else:
+                    await conn.begin()
+            except BaseException:
+                await conn.close()
+                raise
+            self._conn = conn
+            self.tx = Tx(conn)
+        return self.tx
+
+    async def commit(self) -> None:
+        tx, conn = self.tx, self._conn
+        if tx is None or conn is None:
+            return
         try:
-            yield tx
             await tx._finish()
-            await conn.commit()
-        except BaseException:
+            if not self.read_only:
+                await conn.commit()
+        finally:
+            await tx._close()
+            await conn.close()
+        if tx.events_written:
+            hook: AfterCommitHook | None = getattr(self.app.state, "after_commit", None)
+            if hook is not None:
+                hook()
+        for action in tx._after_commit:
+            await action()
+
+    async def rollback(self) -> None:
+        tx, conn = self.tx, self._conn
+        if tx is None or conn is None:
+            return
+        try:
             # The connection may be the reason (gone mid-request): its return to the pool
             # rolls back anyway, so a failing rollback must not hide the original error.
             with contextlib.suppress(Exception):
+                await tx._close()
                 await conn.rollback()
-            raise
         finally:
-            await tx._close()
-    if tx.events_written:
-        hook: AfterCommitHook | None = getattr(request.app.state, "after_commit", None)
-        if hook is not None:
-            hook()
-    for action in tx._after_commit:
-        await action()
+            await conn.close()
+
+
+def _autocommit_reads(request: Request) -> bool:
+    # SQLite keeps its transactions: its writers queue at BEGIN IMMEDIATE (see above), and
+    # switching a pooled connection's mode back and forth would undo that setting.
+    return request.method in READ_METHODS and request.app.state.engine.dialect.name != "sqlite"
+
+
+class TransactionRoute(APIRoute):
+    """The app's route class: every HTTP route runs inside its request's transaction."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def in_transaction(request: Request) -> Response:
+            owner = RequestTx(request.app, _autocommit_reads(request))
+            request.scope[_SCOPE_KEY] = owner
+            try:
+                response = await handler(request)
+            except BaseException:
+                await owner.rollback()
+                raise
+            await owner.commit()
+            return response
+
+        return in_transaction
+
+
+async def _request_tx(request: Request) -> Tx:
+    owner: RequestTx | None = request.scope.get(_SCOPE_KEY)
+    if owner is None:
+        raise RuntimeError("TxDep needs a route of the TransactionRoute class")
+    return await owner.open()
 
 
 async def _request_session(tx: TxDep) -> AsyncSession:
@@ -212,6 +289,5 @@ def after_commit(session: AsyncSession, action: AfterCommitAction) -> None:
     tx.after_commit(action)
 
 
-# scope="function": commit before the response is sent, so a 2xx means the change is durable.
-TxDep = Annotated[Tx, Depends(_request_tx, scope="function")]
-SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]
+TxDep = Annotated[Tx, Depends(_request_tx)]
+SessionDep = Annotated[AsyncSession, Depends(_request_session)]

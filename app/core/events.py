@@ -19,7 +19,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, Protocol
 
-from sqlalchemy import Insert, bindparam, insert, select, update
+from sqlalchemy import Insert, bindparam, insert, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.db import mark_events_written
@@ -46,14 +46,27 @@ class RecordedEvent:
     occurred_at: datetime
 
 
+_COLUMNS = (
+    "id",
+    "group_id",
+    "seq",
+    "type",
+    "actor_id",
+    "subject_type",
+    "subject_id",
+    "data",
+    "occurred_at",
+)
+
+
 def _param(name: str, column: str) -> Any:
-    # Typed explicitly: in a multi-row VALUES only the first row's parameters would get their
-    # column's type by themselves.
+    # Typed explicitly: PostgreSQL must know each parameter's type in a SELECT list.
     return bindparam(name, type_=events_table.c[column].type)
 
 
-def _row_values(i: int, seq: Any) -> dict[str, Any]:
-    return {
+def _row(i: int, seq: Any) -> list[Any]:
+    """Event i's values in _COLUMNS order (shared ones are one parameter for all rows)."""
+    values = {
         "id": _param(f"id_{i}", "id"),
         "group_id": _param("group_id", "group_id"),
         "seq": seq,
@@ -64,28 +77,39 @@ def _row_values(i: int, seq: Any) -> dict[str, Any]:
         "data": _param(f"data_{i}", "data"),
         "occurred_at": _param("occurred_at", "occurred_at"),
     }
+    return [values[c].label(c) if c != "seq" else seq.label(c) for c in _COLUMNS]
+
+
+# Built once per number of events. INSERT … SELECT rather than a multi-row VALUES, which
+# SQLAlchemy cannot cache (it would compile the statement on every call).
 
 
 @cache
 def _insert_with_bump(n: int) -> Insert:
-    """PostgreSQL: bump `last_seq` by n and insert n events numbered from the new value."""
+    """PostgreSQL: bump `last_seq` by n and insert n events numbered up to the new value, in
+    one statement (the UPDATE is a data-modifying CTE, which runs exactly once)."""
     bump = (
         update(groups_table)
         .where(groups_table.c.id == bindparam("group_id"))
-        .values(last_seq=groups_table.c.last_seq + n)
+        # updated_at is kept as it is: an event of the group is not a change of the group.
+        .values(last_seq=groups_table.c.last_seq + n, updated_at=groups_table.c.updated_at)
         .returning(groups_table.c.last_seq)
         .cte("bump")
     )
-    rows = [
-        _row_values(i, select(bump.c.last_seq - (n - 1 - i)).scalar_subquery()) for i in range(n)
-    ]
-    return insert(events_table).values(rows).add_cte(bump).returning(events_table.c.seq)
+    selects = [select(*_row(i, bump.c.last_seq - (n - 1 - i))) for i in range(n)]
+    rows = selects[0] if n == 1 else union_all(*selects)
+    return (
+        insert(events_table)
+        .from_select(list(_COLUMNS), rows)
+        .add_cte(bump)
+        .returning(events_table.c.seq)
+    )
 
 
 _BUMP = (
     update(groups_table)
     .where(groups_table.c.id == bindparam("group_id"))
-    .values(last_seq=groups_table.c.last_seq + bindparam("n"))
+    .values(last_seq=groups_table.c.last_seq + bindparam("n"), updated_at=groups_table.c.updated_at)
     .returning(groups_table.c.last_seq)
 )
 
@@ -93,8 +117,9 @@ _BUMP = (
 @cache
 def _insert_numbered(n: int) -> Insert:
     """SQLite: insert n events with the seqs the bump returned."""
-    rows = [_row_values(i, _param(f"seq_{i}", "seq")) for i in range(n)]
-    return insert(events_table).values(rows)
+    selects = [select(*_row(i, _param(f"seq_{i}", "seq"))) for i in range(n)]
+    rows = selects[0] if n == 1 else union_all(*selects)
+    return insert(events_table).from_select(list(_COLUMNS), rows)
 
 
 async def write_events(

@@ -53,6 +53,9 @@ class MetricsMiddleware:
         self.app = app
         self.metrics = metrics
         self._templates: dict[int, str] | None = None
+        # The labelled children, looked up once per (method, route, status): `labels()` costs
+        # more than the increment itself.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def _template(self, scope: Scope) -> str:
         route = scope.get("route")
@@ -80,7 +83,14 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, capture)
         finally:
-            template = self._template(scope)
-            method = scope["method"]
-            self.metrics.requests.labels(method, template, str(status)).inc()
-            self.metrics.latency.labels(method, template).observe(time.perf_counter() - start)
+            key = (scope["method"], self._template(scope), status)
+            children = self._children.get(key)
+            if children is None:
+                method, template, _ = key
+                children = (
+                    self.metrics.requests.labels(method, template, str(status)),
+                    self.metrics.latency.labels(method, template),
+                )
+                self._children[key] = children
+            children[0].inc()
+            children[1].observe(time.perf_counter() - start)

@@ -2,7 +2,7 @@
 
 PostgreSQL text and JSON cannot store NUL (the statement fails: a 500), SQLite can: refusing
 it at the edge gives one answer on both backends, and no client has a use for it. Request
-bodies are covered by `InputModel`, the path and query of every API route by `no_nul_in_url`,
+bodies are covered by `InputModel`, the path and query of every route by `check_url`,
 and form fields by `NoNul`.
 """
 
@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import AfterValidator
 from starlette.requests import HTTPConnection
+from starlette.types import Scope
 
 from app.core.errors import ValidationFailed
 
@@ -40,11 +41,16 @@ def refuse_nul(value: Any) -> Any:
 NoNul = AfterValidator(refuse_nul)
 
 
-async def no_nul_in_url(connection: HTTPConnection) -> None:
-    """Router dependency: refuse a path or query parameter holding a NUL (HTTP requests; a
-    websocket's query is its token, which simply matches no credential)."""
-    if connection.scope["type"] != "http":
+def check_url(scope: Scope) -> None:
+    """Refuse (422) a path or query parameter holding a NUL, for an HTTP request whose route
+    has been matched (app/core/routing.py calls this before the route runs). A websocket's
+    query is its ticket, which simply matches none."""
+    if scope["type"] != "http":
         return
+    query: bytes = scope.get("query_string", b"")
+    if "\x00" not in scope["path"] and b"%00" not in query and b"\x00" not in query:
+        return  # the cheap common case: nothing to look at
+    connection = HTTPConnection(scope)
     params = [("path", k, v) for k, v in connection.path_params.items()]
     params += [("query", k, v) for k, v in connection.query_params.multi_items()]
     errors = [

@@ -7,6 +7,7 @@ and the tests compare both. Date-times come out as pydantic writes them (RFC 333
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import orjson
@@ -17,14 +18,21 @@ from app.core.deps import etag_of
 _OPTIONS = orjson.OPT_UTC_Z
 
 
+def _other(value: Any) -> Any:
+    # asyncpg returns its own UUID class (a subclass of uuid.UUID), which orjson leaves to us.
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def dumps(content: Any) -> bytes:
     """JSON bytes for dicts, lists, UUIDs, dates, date-times (UTC as `Z`) and enums."""
-    return orjson.dumps(content, option=_OPTIONS)
+    return orjson.dumps(content, default=_other, option=_OPTIONS)
 
 
 def dumps_text(content: Any) -> str:
     """`dumps` as text (the engine's JSON serializer for JSON columns)."""
-    return orjson.dumps(content, option=_OPTIONS).decode()
+    return orjson.dumps(content, default=_other, option=_OPTIONS).decode()
 
 
 def json_response(content: Any, *, status_code: int = 200, version: int | None = None) -> Response:

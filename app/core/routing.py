@@ -25,6 +25,8 @@ from fastapi.routing import APIRoute, APIRouter, APIWebSocketRoute
 from starlette.routing import BaseRoute, Match, get_route_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.core.nul import check_url
+
 
 def include_flat(
     target: APIRouter,
@@ -94,11 +96,12 @@ class RouteIndex:
     def __init__(self, routes: Sequence[BaseRoute]) -> None:
         self.routes = list(routes)
         self.root = _Node()
-        self.unindexed = False
+        # Routes the segments cannot decide (a Mount, a `{…:path}` parameter): always tried.
+        self.always: list[int] = []
         for index, route in enumerate(self.routes):
             path = getattr(route, "path_format", None)
             if not isinstance(path, str) or not path.startswith("/") or ":path}" in path:
-                self.unindexed = True  # e.g. a Mount: only the linear scan knows
+                self.always.append(index)
                 continue
             node = self.root
             for segment in _segments(path):
@@ -110,7 +113,7 @@ class RouteIndex:
             node.routes.append(index)
 
     def candidates(self, path: str) -> list[BaseRoute]:
-        found: list[int] = []
+        found: list[int] = list(self.always)
         segments = _segments(path)
         last = len(segments)
         stack = [(self.root, 0)]
@@ -137,27 +140,37 @@ class IndexedDispatch:
         self.index = RouteIndex(router.routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan" or self.index.unindexed or "fastapi.telemetry" in scope:
+        if scope["type"] == "lifespan":
             await self.fallback(scope, receive, send)
             return
-        partial: tuple[BaseRoute, Scope] | None = None
+        selected: tuple[BaseRoute, Scope] | None = None
         for route in self.index.candidates(get_route_path(scope)):
             match, child_scope = route.matches(scope)
             if match is Match.FULL:
-                scope.setdefault("router", self.router)
-                scope.update(child_scope)
-                await route.handle(scope, receive, send)
-                return
-            if match is Match.PARTIAL and partial is None:
-                partial = (route, child_scope)
-        if partial is not None:
-            route, child_scope = partial
-            scope.setdefault("router", self.router)
-            scope.update(child_scope)
-            await route.handle(scope, receive, send)
+                selected = (route, child_scope)
+                break
+            if match is Match.PARTIAL and selected is None:
+                selected = (route, child_scope)  # e.g. 405, unless a later route matches
+        if selected is None:
+            # Unknown path: the router's own handling (trailing-slash redirect, then 404).
+            await self.fallback(scope, receive, send)
             return
-        # Unknown path: the router's own handling (trailing-slash redirect, then 404).
-        await self.fallback(scope, receive, send)
+        route, child_scope = selected
+        scope.setdefault("router", self.router)
+        scope.update(child_scope)
+        if "fastapi.telemetry" in scope:
+            _name_span(scope, route)
+        check_url(scope)
+        await route.handle(scope, receive, send)
+
+
+def _name_span(scope: Scope, route: BaseRoute) -> None:
+    """Tell FastAPI's OpenTelemetry integration which route runs (its router would)."""
+    try:
+        from fastapi.telemetry._api import _route_selected
+    except ImportError:  # pragma: no cover - a FastAPI without it
+        return
+    _route_selected(scope=scope, path=getattr(route, "path_format", None))
 
 
 def install_route_index(app: FastAPI) -> None:

@@ -211,21 +211,26 @@ def _object_group_statement(kind: ObjectKind, is_api_key: bool) -> Select[Any]:
 
 
 @cache
-def _object_statement(kind: ObjectKind, is_api_key: bool) -> Select[Any]:
-    """For a read: the caller's access and the object itself, in one statement."""
+def _object_statement(kind: ObjectKind, is_api_key: bool, write: bool = False) -> Select[Any]:
+    """The caller's access and the object itself, in one statement (a read, or a write of a
+    Core kind: see `_locked`)."""
     with_group, group_id = kind.with_group_id
     source = with_group.join(groups, groups.c.id == group_id)
     target = [kind.load] if kind.is_orm else kind.columns
-    return (
+    stmt = (
         select(*_access_columns(is_api_key), *target)
         .select_from(_access_from(source, is_api_key))
         .where(kind.table.c.id == bindparam("object_id"))
     )
+    return _locked(stmt, kind) if write else stmt
 
 
-@cache
-def _object_by_id(kind: ObjectKind) -> Select[Any]:
-    return select(*kind.columns).where(kind.table.c.id == bindparam("object_id"))
+def _locked(stmt: Select[Any], kind: ObjectKind) -> Select[Any]:
+    """Lock the group row, then the object's, in this order (PostgreSQL takes the rows of
+    `FOR UPDATE OF` in the order listed, the same order as every other writer: group first).
+    Both rows are then read at their latest committed version, even if this statement had to
+    wait for another writer's commit, so the object is read under the lock in one statement."""
+    return stmt.with_for_update(of=[groups, kind.table])
 
 
 # --- deciding -----------------------------------------------------------------------------
@@ -307,17 +312,18 @@ async def authorize_object(
         if kind.is_orm:
             return Loaded(ctx, row[-1])
         return Loaded(ctx, kind.load(*row[_GROUP_END + 1 :]))
+    if not kind.is_orm:
+        row = (await tx.conn.execute(_object_statement(kind, is_api_key, True), params)).first()
+        if row is None:
+            await _missing(tx, settings, token, kind.not_found)
+        ctx = await _context(tx, row, need=need, write=True, not_found=kind.not_found)
+        return Loaded(ctx, kind.load(*row[_GROUP_END + 1 :]))
+    # ORM kinds: lock the group, then load the entity under the lock (a second statement).
     row = (await tx.conn.execute(_object_group_statement(kind, is_api_key), params)).first()
     if row is None:
         await _missing(tx, settings, token, kind.not_found)
     ctx = await _context(tx, row, need=need, write=True, not_found=kind.not_found)
-    # Read under the group's lock: a writer that committed meanwhile is now visible.
-    obj: Any
-    if kind.is_orm:
-        obj = await tx.session().get(kind.load, object_id, populate_existing=True)
-    else:
-        row = (await tx.conn.execute(_object_by_id(kind), {"object_id": object_id})).first()
-        obj = None if row is None else kind.load(*row)
+    obj = await tx.session().get(kind.load, object_id, populate_existing=True)
     if obj is None:  # deleted while we waited for the lock
         raise NotFound(kind.not_found)
     return Loaded(ctx, obj)
