@@ -19,7 +19,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, Protocol
 
-from sqlalchemy import Insert, bindparam, insert, select, union_all, update
+from sqlalchemy import Executable, Insert, bindparam, exists, insert, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.db import mark_events_written
@@ -57,61 +57,58 @@ _COLUMNS = (
     "data",
     "occurred_at",
 )
+# Parameter names of the event rows; `ev_` keeps them apart from a change statement's own.
+_SHARED = ("group_id", "actor_id", "subject_type", "subject_id", "occurred_at")
+_PER_EVENT = ("id", "type", "data")
 
 
 def _param(name: str, column: str) -> Any:
     # Typed explicitly: PostgreSQL must know each parameter's type in a SELECT list.
-    return bindparam(name, type_=events_table.c[column].type)
+    return bindparam(f"ev_{name}", type_=events_table.c[column].type)
 
 
 def _row(i: int, seq: Any) -> list[Any]:
     """Event i's values in _COLUMNS order (shared ones are one parameter for all rows)."""
-    values = {
-        "id": _param(f"id_{i}", "id"),
-        "group_id": _param("group_id", "group_id"),
-        "seq": seq,
-        "type": _param(f"type_{i}", "type"),
-        "actor_id": _param("actor_id", "actor_id"),
-        "subject_type": _param("subject_type", "subject_type"),
-        "subject_id": _param("subject_id", "subject_id"),
-        "data": _param(f"data_{i}", "data"),
-        "occurred_at": _param("occurred_at", "occurred_at"),
-    }
-    return [values[c].label(c) if c != "seq" else seq.label(c) for c in _COLUMNS]
+    values = {c: _param(c, c) for c in _SHARED}
+    values.update({c: _param(f"{c}_{i}", c) for c in _PER_EVENT})
+    values["seq"] = seq
+    return [values[c].label(c) for c in _COLUMNS]
 
 
-# Built once per number of events. INSERT … SELECT rather than a multi-row VALUES, which
-# SQLAlchemy cannot cache (it would compile the statement on every call).
+def _bump(n: Any, change: Any = None) -> Any:
+    """`last_seq += n` on the group row, which takes (or holds) the group's row lock.
+
+    `updated_at` is kept as it is: an event of the group is not a change of the group. With a
+    `change` (CTE), only when the change touched a row."""
+    stmt = update(groups_table).where(groups_table.c.id == bindparam("ev_group_id"))
+    if change is not None:
+        stmt = stmt.where(exists(select(change.c[0])))
+    return stmt.values(
+        last_seq=groups_table.c.last_seq + n, updated_at=groups_table.c.updated_at
+    ).returning(groups_table.c.last_seq)
+
+
+# Built once per (change statement, number of events). INSERT … SELECT rather than a
+# multi-row VALUES, which SQLAlchemy cannot cache (it would compile it on every call).
 
 
 @cache
-def _insert_with_bump(n: int) -> Insert:
-    """PostgreSQL: bump `last_seq` by n and insert n events numbered up to the new value, in
-    one statement (the UPDATE is a data-modifying CTE, which runs exactly once)."""
-    bump = (
-        update(groups_table)
-        .where(groups_table.c.id == bindparam("group_id"))
-        # updated_at is kept as it is: an event of the group is not a change of the group.
-        .values(last_seq=groups_table.c.last_seq + n, updated_at=groups_table.c.updated_at)
-        .returning(groups_table.c.last_seq)
-        .cte("bump")
-    )
+def _insert_with_bump(n: int, change: Executable | None) -> Insert:
+    """PostgreSQL, one statement: the change (a CTE, if any), the bump of `last_seq` by n,
+    and n events numbered up to the new value. Data-modifying CTEs run exactly once; with a
+    change that touches no row nothing else happens either."""
+    stmt = insert(events_table)
+    change_cte = None
+    if change is not None:
+        change_cte = change.cte("change")  # type: ignore[attr-defined]
+        stmt = stmt.add_cte(change_cte)
+    bump = _bump(n, change_cte).cte("bump")
     selects = [select(*_row(i, bump.c.last_seq - (n - 1 - i))) for i in range(n)]
     rows = selects[0] if n == 1 else union_all(*selects)
-    return (
-        insert(events_table)
-        .from_select(list(_COLUMNS), rows)
-        .add_cte(bump)
-        .returning(events_table.c.seq)
-    )
+    return stmt.from_select(list(_COLUMNS), rows).add_cte(bump).returning(events_table.c.seq)
 
 
-_BUMP = (
-    update(groups_table)
-    .where(groups_table.c.id == bindparam("group_id"))
-    .values(last_seq=groups_table.c.last_seq + bindparam("n"), updated_at=groups_table.c.updated_at)
-    .returning(groups_table.c.last_seq)
-)
+_BUMP = _bump(bindparam("ev_n"))
 
 
 @cache
@@ -130,29 +127,38 @@ async def write_events(
     subject_type: str,
     subject_id: uuid.UUID,
     events: Sequence[NewEvent],
-) -> list[RecordedEvent]:
-    """Append `(type, data)` events about one subject to the group's history, in order."""
+    change: Executable | None = None,
+    change_params: dict[str, Any] | None = None,
+) -> list[RecordedEvent] | None:
+    """Append `(type, data)` events about one subject to the group's history, in order.
+
+    `change`: the INSERT/UPDATE/DELETE the events describe, with RETURNING (of anything), run
+    first and in the same statement on PostgreSQL. When it touches no row (e.g. an UPDATE
+    whose version check failed), nothing is written and None is returned. Name its parameters
+    unlike any column (e.g. `i_title`): SQLAlchemy takes a parameter named like a column of
+    an INSERT or UPDATE in the statement as a value for that column.
+    """
     n = len(events)
     ids = [new_id() for _ in range(n)]
     now = utcnow()
-    params: dict[str, Any] = {
-        "group_id": group_id,
-        "actor_id": actor_id,
-        "subject_type": subject_type,
-        "subject_id": subject_id,
-        "occurred_at": now,
-    }
+    params: dict[str, Any] = dict(change_params or {})
+    shared = (group_id, actor_id, subject_type, subject_id, now)
+    params.update({f"ev_{name}": value for name, value in zip(_SHARED, shared, strict=True)})
     for i, (type_, data) in enumerate(events):
-        params[f"id_{i}"] = ids[i]
-        params[f"type_{i}"] = type_
-        params[f"data_{i}"] = data
+        params[f"ev_id_{i}"] = ids[i]
+        params[f"ev_type_{i}"] = type_
+        params[f"ev_data_{i}"] = data
     if conn.dialect.name == "postgresql":
-        seqs = sorted((await conn.execute(_insert_with_bump(n), params)).scalars())
+        seqs = sorted((await conn.execute(_insert_with_bump(n, change), params)).scalars())
+        if not seqs:
+            return None
         first = seqs[0]
     else:
-        last = (await conn.execute(_BUMP, {"group_id": group_id, "n": n})).scalar_one()
-        first = last - n + 1
-        params.update({f"seq_{i}": first + i for i in range(n)})
+        if change is not None and (await conn.execute(change, params)).first() is None:
+            return None
+        bumped = await conn.execute(_BUMP, {"ev_group_id": group_id, "ev_n": n})
+        first = bumped.scalar_one() - n + 1
+        params.update({f"ev_seq_{i}": first + i for i in range(n)})
         await conn.execute(_insert_numbered(n), params)
     return [
         RecordedEvent(ids[i], group_id, first + i, t, actor_id, subject_type, subject_id, d, now)
@@ -182,6 +188,7 @@ async def record_events(
         subject_id=subject_id,
         events=events,
     )
+    assert recorded is not None  # no change statement: the events are always written
     mark_events_written(session)
     return recorded
 

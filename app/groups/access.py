@@ -28,7 +28,7 @@ from functools import cache
 from typing import Annotated, Any, Generic, NoReturn, TypeVar
 
 from fastapi import Depends, Path, Request
-from sqlalchemy import Select, Table, and_, bindparam, select
+from sqlalchemy import Executable, Select, Table, and_, bindparam, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
@@ -108,6 +108,24 @@ class GroupContext:
         self, *, subject_type: str, subject_id: uuid.UUID, events: Sequence[NewEvent]
     ) -> list[RecordedEvent]:
         """Several events about one subject, with consecutive seqs, in one statement."""
+        recorded = await self.change_and_record(
+            subject_type=subject_type, subject_id=subject_id, events=events
+        )
+        assert recorded is not None  # without a change statement events are always written
+        return recorded
+
+    async def change_and_record(
+        self,
+        *,
+        subject_type: str,
+        subject_id: uuid.UUID,
+        events: Sequence[NewEvent],
+        change: Executable | None = None,
+        change_params: dict[str, Any] | None = None,
+    ) -> list[RecordedEvent] | None:
+        """Run `change` (an INSERT/UPDATE/DELETE … RETURNING) and record the events that
+        describe it, in one statement on PostgreSQL (app/core/events.py). None: the change
+        touched no row and nothing was written."""
         recorded = await write_events(
             self.tx.conn,
             group_id=self.group.id,
@@ -115,8 +133,11 @@ class GroupContext:
             subject_type=subject_type,
             subject_id=subject_id,
             events=events,
+            change=change,
+            change_params=change_params,
         )
-        self.tx.events_written = True
+        if recorded is not None:
+            self.tx.events_written = True
         return recorded
 
 

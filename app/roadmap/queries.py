@@ -214,15 +214,23 @@ async def link_answers(
     return row._mapping
 
 
-# --- writing ----------------------------------------------------------------------------------
+# --- writing: statements a GroupContext runs together with the events they cause ---------
+# Their parameters are named `i_<column>`: a parameter named like a column of a table in the
+# same statement (`id`, `version`…) would be taken by SQLAlchemy as a value for that column.
 
-_INSERT = insert(items).values({name: bindparam(name) for name in ITEM_FIELDS})
-_NOT_NOTIFIED = {"due_soon_notified_for": None, "overdue_notified_on": None}
+# The reminder bookkeeping of a new item: nothing sent yet.
+NOT_NOTIFIED = ("due_soon_notified_for", "overdue_notified_on")
+INSERT_ITEM = (
+    insert(items)
+    .values({name: bindparam(f"i_{name}") for name in (*ITEM_FIELDS, *NOT_NOTIFIED)})
+    .returning(items.c.id)
+)
 
 
-async def insert_item(conn: AsyncConnection, item: ItemRow) -> None:
-    values = {name: getattr(item, name) for name in ITEM_FIELDS}
-    await conn.execute(_INSERT, {**values, **_NOT_NOTIFIED})
+def insert_params(item: ItemRow) -> dict[str, Any]:
+    params = {f"i_{name}": getattr(item, name) for name in ITEM_FIELDS}
+    params.update({f"i_{name}": None for name in NOT_NOTIFIED})
+    return params
 
 
 # Every field a PATCH may change is written: one statement for any PATCH, built once. The
@@ -240,33 +248,25 @@ UPDATABLE = (
     "proposal_id",
     "meeting_id",
 )
-_UPDATE = (
+UPDATE_ITEM = (
     update(items)
-    .where(items.c.id == bindparam("item_id"), items.c.version == bindparam("old_version"))
+    .where(items.c.id == bindparam("i_id"), items.c.version == bindparam("i_old_version"))
     .values(
         {
-            **{name: bindparam(name) for name in UPDATABLE},
-            "updated_at": bindparam("updated_at"),
+            **{name: bindparam(f"i_{name}") for name in UPDATABLE},
+            "updated_at": bindparam("i_updated_at"),
             "version": items.c.version + 1,
         }
     )
-    .returning(*ITEM_COLUMNS)
+    .returning(items.c.id)
 )
 
 
-async def update_item(
-    conn: AsyncConnection, old: ItemRow, new: Mapping[str, Any]
-) -> ItemRow | None:
-    """Write `new` (every UPDATABLE field) over `old`; None if the item changed meanwhile
-    (its version is no longer `old.version`)."""
-    params = {name: new[name] for name in UPDATABLE}
-    params.update(item_id=old.id, old_version=old.version, updated_at=new["updated_at"])
-    row = (await conn.execute(_UPDATE, params)).first()
-    return None if row is None else ItemRow(*row)
+def update_params(old: ItemRow, new: ItemRow) -> dict[str, Any]:
+    """UPDATE_ITEM's parameters writing `new` over `old` (only if still at old.version)."""
+    params = {f"i_{name}": getattr(new, name) for name in UPDATABLE}
+    params.update(i_id=old.id, i_old_version=old.version, i_updated_at=new.updated_at)
+    return params
 
 
-_DELETE = delete(items).where(items.c.id == bindparam("item_id"))
-
-
-async def delete_item(conn: AsyncConnection, item_id: uuid.UUID) -> None:
-    await conn.execute(_DELETE, {"item_id": item_id})
+DELETE_ITEM = delete(items).where(items.c.id == bindparam("i_id")).returning(items.c.id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
@@ -126,8 +127,14 @@ async def create_action_item(
         updated_at=now,
         version=1,
     )
-    await queries.insert_item(ctx.tx.conn, item)
-    await ctx.record_many(subject_type=SUBJECT, subject_id=item.id, events=_creation_events(item))
+    # The INSERT and its events in one statement (app/core/events.py).
+    await ctx.change_and_record(
+        subject_type=SUBJECT,
+        subject_id=item.id,
+        events=_creation_events(item),
+        change=queries.INSERT_ITEM,
+        change_params=queries.insert_params(item),
+    )
     return item
 
 
@@ -212,12 +219,8 @@ async def update_action_item(
     changes = _changes(item, fields)
     if not changes:
         return item
-    new = {name: getattr(item, name) for name in queries.UPDATABLE}
-    new.update({name: change["new"] for name, change in changes.items()}, updated_at=now)
-    updated = await queries.update_item(ctx.tx.conn, item, new)
-    if updated is None:
-        # Only possible without the group lock (every writer of an item holds it).
-        raise PreconditionFailed("The resource was changed by someone else; fetch it again")
+    new = {name: change["new"] for name, change in changes.items()}
+    updated = replace(item, **new, updated_at=now, version=item.version + 1)
     payload = {"action_item": action_item_data(updated)}
     events: list[tuple[str, dict[str, Any]]] = [
         ("action_item.updated", {**payload, "changes": changes})
@@ -227,7 +230,18 @@ async def update_action_item(
         events.append(("action_item.assigned", {**payload, **owners}))
     if updated.status == ActionItemStatus.done and item.status != ActionItemStatus.done:
         events.append(("action_item.completed", payload))
-    await ctx.record_many(subject_type=SUBJECT, subject_id=item.id, events=events)
+    # The UPDATE (only if the item is still at the version read) and its events, in one
+    # statement (app/core/events.py).
+    recorded = await ctx.change_and_record(
+        subject_type=SUBJECT,
+        subject_id=item.id,
+        events=events,
+        change=queries.UPDATE_ITEM,
+        change_params=queries.update_params(item, updated),
+    )
+    if recorded is None:
+        # Only possible without the group lock (every writer of an item holds it).
+        raise PreconditionFailed("The resource was changed by someone else; fetch it again")
     return updated
 
 
@@ -235,8 +249,13 @@ async def delete_action_item(*, ctx: GroupContext, item: ItemRow) -> None:
     """Delete the item and its comments; `action_item.deleted` keeps its last state."""
     payload = {"action_item": action_item_data(item)}
     await delete_comments(conn=ctx.tx.conn, subject_type=SUBJECT, subject_id=item.id)
-    await queries.delete_item(ctx.tx.conn, item.id)
-    await ctx.record("action_item.deleted", subject_type=SUBJECT, subject_id=item.id, data=payload)
+    await ctx.change_and_record(
+        subject_type=SUBJECT,
+        subject_id=item.id,
+        events=[("action_item.deleted", payload)],
+        change=queries.DELETE_ITEM,
+        change_params={"i_id": item.id},
+    )
 
 
 # --- the roadmap ---------------------------------------------------------------------------
