@@ -5,6 +5,13 @@ limit across a window boundary. Over the limit: 429 problem+json with `Retry-Aft
 Counted per client IP for sign-ins (`/auth/token`, `/auth/register`), and per IP and per
 credential for every other write (POST, PUT, PATCH, DELETE). If Redis is unreachable the
 request is let through: losing a limit for a moment beats refusing every write.
+
+A Redis round trip per write costs more CPU than the rest of a hot request's middleware
+together, so a process takes tokens in *leases*: up to one second's refill of a bucket at once
+(`limit / 60`, at least 1), spent locally during the next second. Tokens are taken from the
+shared bucket atomically before they are spent, so no client ever gets more than its limit
+across all replicas; a lease not used up within its second lapses, which may refuse a client
+at most that many requests early. A limit under 60 a minute leases one token at a time: exact.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
@@ -28,17 +36,22 @@ log = logging.getLogger(__name__)
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SIGN_IN_PATHS = frozenset({"/api/v1/auth/token", "/api/v1/auth/register"})
 PER_MINUTE = 60.0
+LEASE_SECONDS = 1.0
+# Leases kept per process; beyond it the table starts over (an abandoned lease only lapses).
+MAX_LEASES = 100_000
 
-# Take one token from each bucket KEYS[i] (refilling ARGV[2i] per second up to a capacity of
-# ARGV[2i+1]; now is ARGV[1]); returns the longest wait in seconds as text, "0" when every
-# bucket had a token. Buckets without a token are left as they were: a refused request spends
-# nothing. Atomic in Redis, so replicas never race on a bucket, and one round trip per request.
+# Take tokens from the buckets KEYS[i] (refilling ARGV[3i-1] per second up to a capacity of
+# ARGV[3i]; now is ARGV[1]): up to ARGV[3i+1] from each, at least one. If any bucket has no
+# whole token, nothing is taken and the reply is {0, seconds until it has one}; else
+# {1, granted from KEYS[1], granted from KEYS[2], …}. Atomic in Redis, so replicas never
+# race on a bucket, and one round trip for every bucket of a request.
 TAKE_TOKENS = """
 local now = tonumber(ARGV[1])
 local wait = 0
 local state = {}
 for i, key in ipairs(KEYS) do
-  local rate, capacity = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+  local rate = tonumber(ARGV[3 * i - 1])
+  local capacity = tonumber(ARGV[3 * i])
   local saved = redis.call('HMGET', key, 'tokens', 'ts')
   local tokens = tonumber(saved[1]) or capacity
   local ts = tonumber(saved[2]) or now
@@ -46,18 +59,32 @@ for i, key in ipairs(KEYS) do
   if tokens < 1 then
     wait = math.max(wait, (1 - tokens) / rate)
   end
-  state[i] = {tokens, rate, capacity}
+  state[i] = tokens
 end
+if wait > 0 then
+  return {0, tostring(wait)}
+end
+local reply = {1}
 for i, key in ipairs(KEYS) do
-  local tokens, rate, capacity = state[i][1], state[i][2], state[i][3]
-  if wait == 0 then
-    tokens = tokens - 1
-  end
-  redis.call('HSET', key, 'tokens', tostring(tokens), 'ts', tostring(now))
+  local rate, capacity = tonumber(ARGV[3 * i - 1]), tonumber(ARGV[3 * i])
+  local granted = math.max(1, math.min(tonumber(ARGV[3 * i + 1]), math.floor(state[i])))
+  redis.call('HSET', key, 'tokens', tostring(state[i] - granted), 'ts', tostring(now))
   redis.call('EXPIRE', key, math.ceil(capacity / rate) + 1)
+  reply[i + 1] = granted
 end
-return tostring(wait)
+return reply
 """
+
+
+def lease_size(limit_per_minute: int) -> int:
+    """Tokens taken from Redis at once: one second's refill, at least one."""
+    return max(1, limit_per_minute // 60)
+
+
+@dataclass(slots=True)
+class _Lease:
+    tokens: int
+    until: float
 
 
 def _credential(scope: Scope) -> str | None:
@@ -77,9 +104,10 @@ class RateLimitMiddleware:
         self.settings = settings
         self.redis = redis
         self._script: AsyncScript | None = None
+        self._leases: dict[str, _Lease] = {}
 
-    def _rules(self, scope: Scope) -> list[tuple[str, str, int]]:
-        """(counter name, who, limit per minute) that apply; a limit of 0 is off."""
+    def _rules(self, scope: Scope) -> list[tuple[str, int]]:
+        """(bucket key, limit per minute) of the buckets that apply; a limit of 0 is off."""
         s = self.settings
         client = scope.get("client")
         ip = client[0] if client else "unknown"
@@ -92,40 +120,64 @@ class RateLimitMiddleware:
                 rules.append(("writes", credential, s.rate_writes_per_minute_credential))
         else:
             return []
-        return [r for r in rules if r[2] > 0]
+        prefix = s.redis_prefix
+        return [(f"{prefix}:ratelimit:{name}:{who}", limit) for name, who, limit in rules if limit]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         rules = self._rules(scope)
-        redis = self.redis() if rules else None
-        if redis is not None:
-            retry_after = await self._over_limit(redis, rules)
-            if retry_after is not None:
-                response = problem_response(
-                    429,
-                    "Too many requests; try again later",
-                    code="rate-limited",
-                    headers={"Retry-After": str(retry_after)},
-                )
-                await response(scope, receive, send)
-                return
+        retry_after = await self._over_limit(rules) if rules else None
+        if retry_after is not None:
+            response = problem_response(
+                429,
+                "Too many requests; try again later",
+                code="rate-limited",
+                headers={"Retry-After": str(retry_after)},
+            )
+            await response(scope, receive, send)
+            return
         await self.app(scope, receive, send)
 
-    async def _over_limit(self, redis: Redis, rules: list[tuple[str, str, int]]) -> int | None:
-        """Seconds to wait when a bucket is empty, else None."""
+    async def _over_limit(self, rules: list[tuple[str, int]]) -> int | None:
+        """Spend a token of every bucket: from this process's leases, or leased from Redis
+        now. Seconds to wait when a bucket is empty, else None."""
+        now = time.monotonic()
+        missing = [
+            (key, limit)
+            for key, limit in rules
+            if (lease := self._leases.get(key)) is None or lease.tokens < 1 or lease.until < now
+        ]
+        if missing:
+            wait = await self._lease(missing, now)
+            if wait is not None:
+                return wait
+        for key, _ in rules:
+            lease = self._leases.get(key)
+            if lease is not None:  # None only when Redis was away (fail open)
+                lease.tokens -= 1
+        return None
+
+    async def _lease(self, rules: list[tuple[str, int]], now: float) -> int | None:
+        redis = self.redis()
+        if redis is None:
+            return None
         if self._script is None or self._script.registered_client is not redis:
             # EVALSHA from then on (redis-py loads the script again after a Redis restart).
             self._script = redis.register_script(TAKE_TOKENS)
-        prefix = self.settings.redis_prefix
-        keys = [f"{prefix}:ratelimit:{name}:{who}" for name, who, _ in rules]
         args: list[str] = [repr(time.time())]
-        for _, _, limit in rules:
-            args += [repr(limit / PER_MINUTE), str(limit)]
+        for _, limit in rules:
+            args += [repr(limit / PER_MINUTE), str(limit), str(lease_size(limit))]
         try:
-            wait = float(await self._script(keys=keys, args=args))
+            reply = await self._script(keys=[key for key, _ in rules], args=args)
         except (RedisError, OSError) as exc:
             log.warning("rate limits skipped: redis unavailable (%s)", type(exc).__name__)
             return None
-        return max(1, math.ceil(wait)) if wait > 0 else None
+        if not int(reply[0]):
+            return max(1, math.ceil(float(reply[1])))
+        if len(self._leases) > MAX_LEASES:
+            self._leases.clear()
+        for (key, _), granted in zip(rules, reply[1:], strict=True):
+            self._leases[key] = _Lease(int(granted), now + LEASE_SECONDS)
+        return None
