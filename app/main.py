@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -103,6 +104,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
             worker = build_worker(settings, handle_signals=False)
             worker_task = asyncio.create_task(worker.main(), name="arq-worker")
+        # Everything built so far (modules, routes, compiled statements, settings) lives as
+        # long as the process: keep it out of the cyclic collector's full passes, which
+        # otherwise stall every request for tens of milliseconds (bench/README.md).
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(20_000, 50, 100)
         try:
             yield
         finally:

@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     # A key still pending after this long belongs to a request whose API process died: a retry
     # may take it over. Far longer than any of our requests runs.
     idempotency_abandoned_seconds: int = 120
-    db_pool_size: int = 20
+    db_pool_size: int = 10
     db_max_overflow: int = 0
     # `wg serve` runs the arq worker inside the API process (the embedded deployment).
     run_worker_in_process: bool = False

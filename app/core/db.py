@@ -269,7 +269,8 @@ class TransactionRoute(APIRoute):
         return in_transaction
 
 
-async def _request_tx(request: Request) -> Tx:
+async def request_tx(request: Request) -> Tx:
+    """The request's Tx (opening it on first use); what `TxDep` gives a route."""
     owner: RequestTx | None = request.scope.get(_SCOPE_KEY)
     if owner is None:
         raise RuntimeError("TxDep needs a route of the TransactionRoute class")
@@ -289,5 +290,5 @@ def after_commit(session: AsyncSession, action: AfterCommitAction) -> None:
     tx.after_commit(action)
 
 
-TxDep = Annotated[Tx, Depends(_request_tx)]
+TxDep = Annotated[Tx, Depends(request_tx)]
 SessionDep = Annotated[AsyncSession, Depends(_request_session)]

@@ -96,13 +96,24 @@ def _is_fastapi_validation_error(response: dict[str, Any]) -> bool:
     return bool(schema.get("$ref", "").endswith("/HTTPValidationError"))
 
 
+def _path_parameters_in_path_order(path: str, operation: dict[str, Any]) -> None:
+    """List an operation's path parameters in the order the path names them, whichever
+    dependency declared them (the object's id may come from an authorize-and-load one)."""
+    params = operation.get("parameters", [])
+    slots = [i for i, p in enumerate(params) if p["in"] == "path"]
+    ordered = sorted((params[i] for i in slots), key=lambda p: path.find("{" + p["name"] + "}"))
+    for i, param in zip(slots, ordered, strict=True):
+        params[i] = param
+
+
 def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
     """Add the problem+json error responses to every operation of `openapi` (in place)."""
     schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
     _, definitions = models_json_schema([(Problem, "serialization")], ref_template=_REF)
     schemas.update(definitions["$defs"])
-    for methods in openapi.get("paths", {}).values():
+    for path, methods in openapi.get("paths", {}).items():
         for method, operation in methods.items():
+            _path_parameters_in_path_order(path, operation)
             responses = operation.setdefault("responses", {})
             # FastAPI documents its own 422 body; ours is a Problem (app/core/errors.py).
             if _is_fastapi_validation_error(responses.get("422", {})):

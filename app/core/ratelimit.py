@@ -16,6 +16,7 @@ at most that many requests early. A limit under 60 a minute leases one token at 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import math
@@ -105,6 +106,9 @@ class RateLimitMiddleware:
         self.redis = redis
         self._script: AsyncScript | None = None
         self._leases: dict[str, _Lease] = {}
+        # One lease request to Redis at a time per process: requests that find a lease run
+        # out together would otherwise each take a lease from the shared bucket.
+        self._leasing = asyncio.Lock()
 
     def _rules(self, scope: Scope) -> list[tuple[str, int]]:
         """(bucket key, limit per minute) of the buckets that apply; a limit of 0 is off."""
@@ -140,19 +144,24 @@ class RateLimitMiddleware:
             return
         await self.app(scope, receive, send)
 
-    async def _over_limit(self, rules: list[tuple[str, int]]) -> int | None:
-        """Spend a token of every bucket: from this process's leases, or leased from Redis
-        now. Seconds to wait when a bucket is empty, else None."""
-        now = time.monotonic()
-        missing = [
+    def _missing(self, rules: list[tuple[str, int]], now: float) -> list[tuple[str, int]]:
+        return [
             (key, limit)
             for key, limit in rules
             if (lease := self._leases.get(key)) is None or lease.tokens < 1 or lease.until < now
         ]
-        if missing:
-            wait = await self._lease(missing, now)
-            if wait is not None:
-                return wait
+
+    async def _over_limit(self, rules: list[tuple[str, int]]) -> int | None:
+        """Spend a token of every bucket: from this process's leases, or leased from Redis
+        now. Seconds to wait when a bucket is empty, else None."""
+        if self._missing(rules, time.monotonic()):
+            async with self._leasing:
+                now = time.monotonic()
+                missing = self._missing(rules, now)  # another request may have leased them
+                if missing:
+                    wait = await self._lease(missing, now)
+                    if wait is not None:
+                        return wait
         for key, _ in rules:
             lease = self._leases.get(key)
             if lease is not None:  # None only when Redis was away (fail open)

@@ -28,18 +28,19 @@ from functools import cache
 from typing import Annotated, Any, Generic, NoReturn, TypeVar
 
 from fastapi import Depends, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy import Executable, Select, Table, and_, bindparam, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
 from app.core.config import Settings
-from app.core.db import Tx, TxDep
+from app.core.db import Tx, request_tx
 from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized
 from app.core.events import NewEvent, RecordedEvent, write_events
 from app.models import Group, Membership, Role, Visibility
 from app.models.base import table_of
-from app.users.deps import BearerToken
+from app.users.deps import Bearer, token_of
 from app.users.principal import (
     CREDENTIAL_COLUMNS,
     Principal,
@@ -387,11 +388,14 @@ def GroupMember(role: Role = Role.observer, *, write: bool | None = None) -> Any
     """
     is_write = role != Role.observer if write is None else write
 
-    async def dependency(
-        request: Request, group_id: uuid.UUID, tx: TxDep, token: BearerToken
-    ) -> GroupContext:
+    async def dependency(request: Request, group_id: uuid.UUID, creds: Bearer) -> GroupContext:
         return await authorize_group(
-            tx, _settings(request), token, group_id=group_id, need=role, write=is_write
+            await request_tx(request),
+            _settings(request),
+            token_of(creds),
+            group_id=group_id,
+            need=role,
+            write=is_write,
         )
 
     return Depends(dependency)
@@ -411,12 +415,12 @@ def object_access(kind: ObjectKind, param: str) -> Any:
         is_write = role != Role.observer if write is None else write
 
         async def dependency(
-            request: Request, object_id: uuid.UUID, tx: Tx, token: str
+            request: Request, object_id: uuid.UUID, creds: HTTPAuthorizationCredentials | None
         ) -> Loaded[Any]:
             return await authorize_object(
-                tx,
+                await request_tx(request),
                 _settings(request),
-                token,
+                token_of(creds),
                 kind=kind,
                 object_id=object_id,
                 need=role,
@@ -432,8 +436,7 @@ def object_access(kind: ObjectKind, param: str) -> Any:
                     inspect.Parameter.KEYWORD_ONLY,
                     annotation=Annotated[uuid.UUID, Path(alias=param)],
                 ),
-                inspect.Parameter("tx", inspect.Parameter.KEYWORD_ONLY, annotation=TxDep),
-                inspect.Parameter("token", inspect.Parameter.KEYWORD_ONLY, annotation=BearerToken),
+                inspect.Parameter("creds", inspect.Parameter.KEYWORD_ONLY, annotation=Bearer),
             ]
         )
         return Depends(dependency)

@@ -62,7 +62,7 @@ async def list_groups(
 
 @router.get("/groups/{group_id}", response_model=GroupRead)
 async def get_group(ctx: Reader) -> Response:
-    """Answered from the access check's own statement: no further query."""
+    # Answered from the access check's own statement: no further query.
     read = service.group_read(ctx.group, ctx.role)
     return json_response(read.model_dump(), version=ctx.group.version)
 
