@@ -41,6 +41,7 @@ import asyncio
 import os
 import sys
 import time
+import uuid
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -92,60 +93,80 @@ class Dataset:
 
 
 async def seed(url: str, args: argparse.Namespace) -> Dataset:
-    """Users, keys, groups, memberships and items through the ORM models (no events)."""
+    """Users, keys, groups, memberships and items, inserted in bulk (no events)."""
+    from sqlalchemy import insert
+
     from app.core.config import Settings
-    from app.core.db import create_engine, create_session_factory
+    from app.core.db import create_engine
     from app.core.security import generate_api_key, hash_api_key
-    from app.models import ActionItem, ApiKey, Group, Membership, Priority, Role, User
+    from app.models import ActionItem, ApiKey, Group, Membership, User
+    from app.models.base import table_of
 
     engine = create_engine(Settings(env="test", database_url=url, secret_key=SECRET))
     base = datetime.now(UTC) - timedelta(days=1)
     tick = iter(range(10**9))
+    users: list[dict[str, Any]] = []
+    keys: list[dict[str, Any]] = []
+    memberships: list[dict[str, Any]] = []
+    items: list[dict[str, Any]] = []
 
-    def user_with_key(name: str) -> tuple[User, str, list[Any]]:
-        user = User(email=f"{name}@bench.example.org", name=name, password_hash="!")
-        key = generate_api_key()
-        row = ApiKey(user_id=user.id, name="bench", prefix=key[:10], key_hash=hash_api_key(key))
-        return user, key, [row]
+    def user_with_key(name: str) -> tuple[uuid.UUID, str]:
+        user_id, key = uuid.uuid4(), generate_api_key()
+        users.append(
+            {"id": user_id, "email": f"{name}@bench.example.org", "name": name,
+             "password_hash": "!", "is_admin": False, "is_active": True, "locale": "en",
+             "created_at": base, "version": 1}
+        )  # fmt: skip
+        keys.append(
+            {"id": uuid.uuid4(), "user_id": user_id, "name": "bench", "prefix": key[:10],
+             "key_hash": hash_api_key(key), "created_at": base}
+        )  # fmt: skip
+        return user_id, key
 
-    def item(group: Group, owner: User, title: str) -> ActionItem:
+    def member(group_id: uuid.UUID, user_id: uuid.UUID, role: str) -> None:
+        memberships.append(
+            {"id": uuid.uuid4(), "group_id": group_id, "user_id": user_id, "role": role,
+             "created_at": base, "updated_at": base, "version": 1}
+        )  # fmt: skip
+
+    def item(group_id: uuid.UUID, owner_id: uuid.UUID, title: str) -> uuid.UUID:
         at = base + timedelta(milliseconds=next(tick))
-        return ActionItem(
-            group_id=group.id,
-            title=title,
-            owner_id=owner.id,
-            created_by=owner.id,
-            priority=Priority.medium,
-            created_at=at,
-            updated_at=at,
-        )
+        item_id = uuid.uuid4()
+        items.append(
+            {"id": item_id, "group_id": group_id, "title": title, "owner_id": owner_id,
+             "created_by": owner_id, "priority": "medium", "status": "todo", "progress": 0,
+             "created_at": at, "updated_at": at, "version": 1}
+        )  # fmt: skip
+        return item_id
 
+    owner_id, owner_key = user_with_key("owner")
+    group_ids = [uuid.uuid4() for _ in range(args.groups)]
+    groups = [
+        {"id": g, "name": f"bench {n}", "visibility": "private", "last_seq": 0,
+         "created_at": base, "updated_at": base, "version": 1}
+        for n, g in enumerate(group_ids)
+    ]  # fmt: skip
+    for g in group_ids:
+        member(g, owner_id, "owner")
+        for i in range(args.list_items):
+            item(g, owner_id, f"seeded {i}")
+    clients: list[Client] = []
+    for c in range(args.clients):
+        user_id, key = user_with_key(f"client{c}")
+        group_id = group_ids[c % len(group_ids)]
+        member(group_id, user_id, "member")
+        mine = [item(group_id, user_id, f"client {c} item {i}") for i in range(args.patch_items)]
+        clients.append(Client(key, str(group_id), [[str(i), 1, 0] for i in mine]))
     try:
-        async with create_session_factory(engine)() as session, session.begin():
-            owner, owner_key, rows = user_with_key("owner")
-            session.add(owner)
-            await session.flush()
-            session.add_all(rows)
-            groups = [Group(name=f"bench {g}") for g in range(args.groups)]
-            session.add_all(groups)
-            await session.flush()
-            session.add_all(
-                Membership(group_id=g.id, user_id=owner.id, role=Role.owner) for g in groups
-            )
-            for g in groups:
-                session.add_all(item(g, owner, f"seeded {i}") for i in range(args.list_items))
-            clients: list[Client] = []
-            for c in range(args.clients):
-                user, key, rows = user_with_key(f"client{c}")
-                group = groups[c % len(groups)]
-                session.add(user)
-                await session.flush()
-                session.add_all(rows)
-                session.add(Membership(group_id=group.id, user_id=user.id, role=Role.member))
-                mine = [item(group, user, f"client {c} item {i}") for i in range(args.patch_items)]
-                session.add_all(mine)
-                clients.append(Client(key, str(group.id), [[str(i.id), 1, 0] for i in mine]))
-        return Dataset(owner_key, [str(g.id) for g in groups], clients)
+        async with engine.begin() as conn:
+            for model, rows in (
+                (User, users), (ApiKey, keys), (Group, groups), (Membership, memberships),
+            ):  # fmt: skip
+                await conn.execute(insert(table_of(model)), rows)
+            for start in range(0, len(items), 10_000):
+                await conn.execute(insert(table_of(ActionItem)), items[start : start + 10_000])
+            await conn.exec_driver_sql("ANALYZE")
+        return Dataset(owner_key, [str(g) for g in group_ids], clients)
     finally:
         await engine.dispose()
 
@@ -477,6 +498,51 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b else float("nan")
 
 
+SCALE_COLUMNS = [
+    "items_per_group", "op", "req_s", "p50_ms", "p99_ms", "cpu_ms", "p50_vs_first", "p99_vs_first",
+]  # fmt: skip
+
+
+async def scale(args: argparse.Namespace, sizes: list[int], workers: int) -> None:
+    """Flat cost as data grows: the same load on groups holding more and more items."""
+    args.ops = [op for op in args.ops if op in ("list", "create")] or ["list", "create"]
+    results: dict[int, dict[str, dict[str, Any]]] = {}
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        for size in sizes:
+            args.list_items = size
+            results[size] = await run_server("ours", workers, args, pool)
+    rows = []
+    for size in sizes:
+        for op in args.ops:
+            res, first = results[size][op], results[sizes[0]][op]
+            rows.append(
+                {
+                    "items_per_group": size,
+                    "op": op,
+                    "req_s": res["req_s"],
+                    "p50_ms": res["p50_ms"],
+                    "p99_ms": res["p99_ms"],
+                    "cpu_ms": res["cpu_ms_per_req"],
+                    "p50_vs_first": _ratio(res["p50_ms"], first["p50_ms"]),
+                    "p99_vs_first": _ratio(res["p99_ms"], first["p99_ms"]),
+                }
+            )
+    print_report(
+        "action-item API as a group grows (wg api, PostgreSQL)",
+        SCALE_COLUMNS,
+        rows,
+        {
+            "date": time.strftime("%Y-%m-%d"),
+            "machine": machine(),
+            "workers": workers,
+            "clients": args.clients,
+            "groups": args.groups,
+            "duration_s": args.duration,
+        },
+        decimals={"cpu_ms": 2, "p50_vs_first": 2, "p99_vs_first": 2},
+    )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=50)
@@ -497,11 +563,20 @@ async def main() -> None:
         "--database-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
     )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument(
+        "--scale",
+        metavar="N1,N2",
+        help="instead: ours only, list and create with N1, then N2… seeded items per group, "
+        "latencies next to those of N1 (use with fewer --groups: seeding takes time)",
+    )
     args = parser.parse_args()
     args.ops = [op for op in args.ops.split(",") if op]
     assert set(args.ops) <= set(OPS), f"--ops: choose from {OPS}"
     servers = [s for s in args.servers.split(",") if s]
     worker_counts = [int(w) for w in args.workers.split(",")]
+    if args.scale:
+        await scale(args, [int(n) for n in args.scale.split(",")], worker_counts[0])
+        return
 
     results: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:

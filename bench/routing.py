@@ -109,7 +109,7 @@ def main() -> None:
     ):
         for scope in requests:
             assert match(scope), scope["path"]
-        times = [_time(lambda s=scope: match(s), args.rounds) for scope in requests]
+        times = [_time(lambda s=scope, m=match: m(s), args.rounds) for scope in requests]
         rows.append(
             {
                 "router": name,
@@ -117,7 +117,7 @@ def main() -> None:
                 "mean_us": statistics.mean(times),
                 "p50_us": statistics.median(times),
                 "max_us": max(times),
-                "unknown_path_us": _time(lambda: match(unknown), args.rounds),
+                "unknown_path_us": _time(lambda m=match: m(unknown), args.rounds),
             }
         )
     print_report(

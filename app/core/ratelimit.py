@@ -10,8 +10,9 @@ A Redis round trip per write costs more CPU than the rest of a hot request's mid
 together, so a process takes tokens in *leases*: up to one second's refill of a bucket at once
 (`limit / 60`, at least 1), spent locally during the next second. Tokens are taken from the
 shared bucket atomically before they are spent, so no client ever gets more than its limit
-across all replicas; a lease not used up within its second lapses, which may refuse a client
-at most that many requests early. A limit under 60 a minute leases one token at a time: exact.
+across all replicas. What is left of a lapsed lease goes back with the process's next lease
+of that bucket, so idle leases do not drain it. A limit under 60 a minute leases one token at
+a time: exact.
 """
 
 from __future__ import annotations
@@ -41,9 +42,10 @@ LEASE_SECONDS = 1.0
 # Leases kept per process; beyond it the table starts over (an abandoned lease only lapses).
 MAX_LEASES = 100_000
 
-# Take tokens from the buckets KEYS[i] (refilling ARGV[3i-1] per second up to a capacity of
-# ARGV[3i]; now is ARGV[1]): up to ARGV[3i+1] from each, at least one. If any bucket has no
-# whole token, nothing is taken and the reply is {0, seconds until it has one}; else
+# Lease tokens from the buckets KEYS[i] (refilling ARGV[4i-2] per second up to a capacity of
+# ARGV[4i-1]; now is ARGV[1]): up to ARGV[4i] from each, at least one, after giving back the
+# ARGV[4i+1] tokens left over from this process's previous lease. If any bucket has no whole
+# token, nothing is taken and the reply is {0, seconds until it has one}; else
 # {1, granted from KEYS[1], granted from KEYS[2], …}. Atomic in Redis, so replicas never
 # race on a bucket, and one round trip for every bucket of a request.
 TAKE_TOKENS = """
@@ -51,12 +53,13 @@ local now = tonumber(ARGV[1])
 local wait = 0
 local state = {}
 for i, key in ipairs(KEYS) do
-  local rate = tonumber(ARGV[3 * i - 1])
-  local capacity = tonumber(ARGV[3 * i])
+  local rate = tonumber(ARGV[4 * i - 2])
+  local capacity = tonumber(ARGV[4 * i - 1])
+  local returned = tonumber(ARGV[4 * i + 1])
   local saved = redis.call('HMGET', key, 'tokens', 'ts')
   local tokens = tonumber(saved[1]) or capacity
   local ts = tonumber(saved[2]) or now
-  tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate)
+  tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate + returned)
   if tokens < 1 then
     wait = math.max(wait, (1 - tokens) / rate)
   end
@@ -67,8 +70,8 @@ if wait > 0 then
 end
 local reply = {1}
 for i, key in ipairs(KEYS) do
-  local rate, capacity = tonumber(ARGV[3 * i - 1]), tonumber(ARGV[3 * i])
-  local granted = math.max(1, math.min(tonumber(ARGV[3 * i + 1]), math.floor(state[i])))
+  local rate, capacity = tonumber(ARGV[4 * i - 2]), tonumber(ARGV[4 * i - 1])
+  local granted = math.max(1, math.min(tonumber(ARGV[4 * i]), math.floor(state[i])))
   redis.call('HSET', key, 'tokens', tostring(state[i] - granted), 'ts', tostring(now))
   redis.call('EXPIRE', key, math.ceil(capacity / rate) + 1)
   reply[i + 1] = granted
@@ -176,14 +179,17 @@ class RateLimitMiddleware:
             # EVALSHA from then on (redis-py loads the script again after a Redis restart).
             self._script = redis.register_script(TAKE_TOKENS)
         args: list[str] = [repr(time.time())]
-        for _, limit in rules:
-            args += [repr(limit / PER_MINUTE), str(limit), str(lease_size(limit))]
+        for key, limit in rules:
+            left = self._leases.get(key)
+            unused = left.tokens if left is not None else 0
+            args += [repr(limit / PER_MINUTE), str(limit), str(lease_size(limit)), str(unused)]
         try:
             reply = await self._script(keys=[key for key, _ in rules], args=args)
         except (RedisError, OSError) as exc:
             log.warning("rate limits skipped: redis unavailable (%s)", type(exc).__name__)
             return None
         if not int(reply[0]):
+            # Nothing changed in Redis: what is left of the old leases goes back next time.
             return max(1, math.ceil(float(reply[1])))
         if len(self._leases) > MAX_LEASES:
             self._leases.clear()

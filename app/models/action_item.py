@@ -36,6 +36,9 @@ class ActionItem(Versioned, table=True):
     __table_args__ = (
         Index("ix_action_items_group_status", "group_id", "status"),
         Index("ix_action_items_owner", "owner_id", "status"),
+        # The keyset pages: a group's items and a user's items, oldest first.
+        Index("ix_action_items_group_created", "group_id", "created_at", "id"),
+        Index("ix_action_items_owner_created", "owner_id", "created_at", "id"),
         Index("ix_action_items_due", "due_date"),
     )
 

@@ -4,7 +4,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field
 
 from app.models.base import (
@@ -54,7 +54,11 @@ class Group(Versioned, table=True):
 
 class Membership(Versioned, table=True):
     __tablename__ = "memberships"
-    __table_args__ = (UniqueConstraint("group_id", "user_id"),)
+    __table_args__ = (
+        UniqueConstraint("group_id", "user_id"),
+        # The keyset page of a group's members.
+        Index("ix_memberships_group_created", "group_id", "created_at", "id"),
+    )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     group_id: uuid.UUID = Field(foreign_key="groups.id", ondelete="CASCADE")

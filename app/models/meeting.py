@@ -38,7 +38,8 @@ class RsvpResponse(enum.StrEnum):
 
 class Meeting(Versioned, table=True):
     __tablename__ = "meetings"
-    __table_args__ = (Index("ix_meetings_group_starts", "group_id", "starts_at"),)
+    # The keyset page of a group's meetings, by start.
+    __table_args__ = (Index("ix_meetings_group_starts", "group_id", "starts_at", "id"),)
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     group_id: uuid.UUID = Field(foreign_key="groups.id", ondelete="CASCADE")

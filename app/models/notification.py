@@ -31,7 +31,9 @@ class Notification(SQLModel, table=True):
     __tablename__ = "notifications"
     __table_args__ = (
         UniqueConstraint("event_id", "user_id"),
-        Index("ix_notifications_user_unread", "user_id", "read_at", "created_at"),
+        # The inbox pages (all, or unread only) newest first, and the unread count.
+        Index("ix_notifications_user_created", "user_id", "created_at", "id"),
+        Index("ix_notifications_user_unread", "user_id", "read_at", "created_at", "id"),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)

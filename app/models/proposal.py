@@ -34,7 +34,11 @@ class VoteChoice(enum.StrEnum):
 
 class Proposal(Versioned, table=True):
     __tablename__ = "proposals"
-    __table_args__ = (Index("ix_proposals_group_state", "group_id", "state"),)
+    __table_args__ = (
+        Index("ix_proposals_group_state", "group_id", "state"),
+        # The keyset page of a group's proposals, oldest first.
+        Index("ix_proposals_group_created", "group_id", "created_at", "id"),
+    )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     group_id: uuid.UUID = Field(foreign_key="groups.id", ondelete="CASCADE")
