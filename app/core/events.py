@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import Executable, Insert, bindparam, exists, insert, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -31,6 +31,14 @@ groups_table = table_of(Group)
 
 # (type, data) of one event; several about one subject get consecutive seqs.
 NewEvent = tuple[str, dict[str, Any]]
+
+
+class Change(NamedTuple):
+    """The INSERT/UPDATE/DELETE … RETURNING that events describe, and its parameters: run
+    with the events in one statement on PostgreSQL (see `write_events`)."""
+
+    statement: Executable
+    params: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,21 +135,21 @@ async def write_events(
     subject_type: str,
     subject_id: uuid.UUID,
     events: Sequence[NewEvent],
-    change: Executable | None = None,
-    change_params: dict[str, Any] | None = None,
+    change: Change | None = None,
 ) -> list[RecordedEvent] | None:
     """Append `(type, data)` events about one subject to the group's history, in order.
 
-    `change`: the INSERT/UPDATE/DELETE the events describe, with RETURNING (of anything), run
-    first and in the same statement on PostgreSQL. When it touches no row (e.g. an UPDATE
-    whose version check failed), nothing is written and None is returned. Name its parameters
-    unlike any column (e.g. `i_title`): SQLAlchemy takes a parameter named like a column of
-    an INSERT or UPDATE in the statement as a value for that column.
+    `change`: what the events describe, with RETURNING (of anything), run first and in the
+    same statement on PostgreSQL. When it touches no row (e.g. an UPDATE whose version check
+    failed), nothing is written and None is returned. Name its parameters unlike any column
+    (e.g. `i_title`): SQLAlchemy takes a parameter named like a column of an INSERT or UPDATE
+    in the statement as a value for that column.
     """
     n = len(events)
     ids = [new_id() for _ in range(n)]
     now = utcnow()
-    params: dict[str, Any] = dict(change_params or {})
+    statement = change.statement if change is not None else None
+    params: dict[str, Any] = dict(change.params) if change is not None else {}
     shared = (group_id, actor_id, subject_type, subject_id, now)
     params.update({f"ev_{name}": value for name, value in zip(_SHARED, shared, strict=True)})
     for i, (type_, data) in enumerate(events):
@@ -149,12 +157,12 @@ async def write_events(
         params[f"ev_type_{i}"] = type_
         params[f"ev_data_{i}"] = data
     if conn.dialect.name == "postgresql":
-        seqs = sorted((await conn.execute(_insert_with_bump(n, change), params)).scalars())
+        seqs = sorted((await conn.execute(_insert_with_bump(n, statement), params)).scalars())
         if not seqs:
             return None
         first = seqs[0]
     else:
-        if change is not None and (await conn.execute(change, params)).first() is None:
+        if statement is not None and (await conn.execute(statement, params)).first() is None:
             return None
         bumped = await conn.execute(_BUMP, {"ev_group_id": group_id, "ev_n": n})
         first = bumped.scalar_one() - n + 1

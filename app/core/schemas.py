@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import date
-from typing import Annotated, Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Self, cast
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator, model_validator
 
@@ -67,3 +68,21 @@ Day = Annotated[date, TextOnly]
 
 class OutputModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+
+class Stored(BaseModel):
+    """Mixin for a read model as the query layer holds it: the row's values as they are in
+    the database (no validation on the way in) and its `version`, which backs the ETag.
+    `class ItemRow(ActionItemRead, Stored)`; the statement selects `fields_of(ItemRow)`."""
+
+    version: int
+
+    @classmethod
+    def from_row(cls, values: Iterable[Any]) -> Self:
+        # (The pydantic mypy plugin types model_construct as returning the defining class.)
+        return cast(Self, cls.model_construct(**dict(zip(cls.model_fields, values, strict=True))))
+
+
+def fields_of(model: type[BaseModel]) -> tuple[str, ...]:
+    """A model's field names in order (the column order of its statements)."""
+    return tuple(model.model_fields)

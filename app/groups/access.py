@@ -22,14 +22,13 @@ import inspect
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from functools import cache
 from typing import Annotated, Any, Generic, NoReturn, TypeVar
 
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials
-from sqlalchemy import Executable, Select, Table, and_, bindparam, select
+from sqlalchemy import Select, Table, and_, bindparam, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
@@ -37,7 +36,8 @@ from sqlmodel import SQLModel
 from app.core.config import Settings
 from app.core.db import Tx, request_tx
 from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized
-from app.core.events import NewEvent, RecordedEvent, write_events
+from app.core.events import Change, NewEvent, RecordedEvent, write_events
+from app.core.schemas import fields_of
 from app.models import Group, Membership, Role, Visibility
 from app.models.base import table_of
 from app.users.deps import Bearer, token_of
@@ -110,23 +110,21 @@ class GroupContext:
     ) -> list[RecordedEvent]:
         """Several events about one subject, with consecutive seqs, in one statement."""
         recorded = await self.change_and_record(
-            subject_type=subject_type, subject_id=subject_id, events=events
+            None, subject_type=subject_type, subject_id=subject_id, events=events
         )
         assert recorded is not None  # without a change statement events are always written
         return recorded
 
     async def change_and_record(
         self,
+        change: Change | None,
         *,
         subject_type: str,
         subject_id: uuid.UUID,
         events: Sequence[NewEvent],
-        change: Executable | None = None,
-        change_params: dict[str, Any] | None = None,
     ) -> list[RecordedEvent] | None:
-        """Run `change` (an INSERT/UPDATE/DELETE … RETURNING) and record the events that
-        describe it, in one statement on PostgreSQL (app/core/events.py). None: the change
-        touched no row and nothing was written."""
+        """Run `change` and record the events that describe it, in one statement on
+        PostgreSQL (app/core/events.py). None: the change touched no row, nothing written."""
         recorded = await write_events(
             self.tx.conn,
             group_id=self.group.id,
@@ -135,7 +133,6 @@ class GroupContext:
             subject_id=subject_id,
             events=events,
             change=change,
-            change_params=change_params,
         )
         if recorded is not None:
             self.tx.events_written = True
@@ -157,9 +154,9 @@ class Loaded(Generic[T]):
 class ObjectKind:
     """An object kind that lives in a group and has routes of its own (`/meetings/{id}`…).
 
-    `load` is what a route gets as `Loaded.obj`: a dataclass whose fields are columns of
-    `table` (the Core hot paths: a row, no ORM), or the table's ORM class (cold paths whose
-    services work on ORM objects).
+    `load` is what a route gets as `Loaded.obj`: a `Stored` read model whose fields are
+    columns of `table` (the Core hot paths: a row, no ORM), or the table's ORM class (cold
+    paths whose services work on ORM objects).
     """
 
     table: Table
@@ -187,7 +184,7 @@ class ObjectKind:
 
     @property
     def columns(self) -> list[Any]:
-        return [self.table.c[f.name] for f in dataclass_fields(self.load)]
+        return [self.table.c[name] for name in fields_of(self.load)]
 
 
 # --- the statements -------------------------------------------------------------------------
@@ -333,13 +330,13 @@ async def authorize_object(
         ctx = await _context(tx, row, need=need, write=False, not_found=kind.not_found)
         if kind.is_orm:
             return Loaded(ctx, row[-1])
-        return Loaded(ctx, kind.load(*row[_GROUP_END + 1 :]))
+        return Loaded(ctx, kind.load.from_row(row[_GROUP_END + 1 :]))
     if not kind.is_orm:
         row = (await tx.conn.execute(_object_statement(kind, is_api_key, True), params)).first()
         if row is None:
             await _missing(tx, settings, token, kind.not_found)
         ctx = await _context(tx, row, need=need, write=True, not_found=kind.not_found)
-        return Loaded(ctx, kind.load(*row[_GROUP_END + 1 :]))
+        return Loaded(ctx, kind.load.from_row(row[_GROUP_END + 1 :]))
     # ORM kinds: lock the group, then load the entity under the lock (a second statement).
     row = (await tx.conn.execute(_object_group_statement(kind, is_api_key), params)).first()
     if row is None:
@@ -380,22 +377,31 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
+def _is_write(role: Role, write: bool | None) -> bool:
+    """Every role above observer implies a write unless `write=False` says otherwise."""
+    return role != Role.observer if write is None else write
+
+
+async def _caller(
+    request: Request, creds: HTTPAuthorizationCredentials | None
+) -> tuple[Tx, Settings, str]:
+    """What every authorize-and-load dependency starts from: the request's transaction, the
+    settings and the bearer credential (401 without one)."""
+    token = token_of(creds)
+    return await request_tx(request), _settings(request), token
+
+
 def GroupMember(role: Role = Role.observer, *, write: bool | None = None) -> Any:
     """Dependency for routes under `/groups/{group_id}`: the caller must hold `role`.
 
     `role=observer` means "may read" (members of any role, anyone for a public group).
-    Every role above observer implies a write unless `write=False`.
     """
-    is_write = role != Role.observer if write is None else write
+    is_write = _is_write(role, write)
 
     async def dependency(request: Request, group_id: uuid.UUID, creds: Bearer) -> GroupContext:
+        tx, settings, token = await _caller(request, creds)
         return await authorize_group(
-            await request_tx(request),
-            _settings(request),
-            token_of(creds),
-            group_id=group_id,
-            need=role,
-            write=is_write,
+            tx, settings, token, group_id=group_id, need=role, write=is_write
         )
 
     return Depends(dependency)
@@ -412,19 +418,14 @@ def object_access(kind: ObjectKind, param: str) -> Any:
     parameter `param`: reads (observer) in one statement, writes under the group lock."""
 
     def object_for(role: Role = Role.observer, *, write: bool | None = None) -> Any:
-        is_write = role != Role.observer if write is None else write
+        is_write = _is_write(role, write)
 
         async def dependency(
             request: Request, object_id: uuid.UUID, creds: HTTPAuthorizationCredentials | None
         ) -> Loaded[Any]:
+            tx, settings, token = await _caller(request, creds)
             return await authorize_object(
-                await request_tx(request),
-                _settings(request),
-                token_of(creds),
-                kind=kind,
-                object_id=object_id,
-                need=role,
-                write=is_write,
+                tx, settings, token, kind=kind, object_id=object_id, need=role, write=is_write
             )
 
         # The path parameter keeps the route's own name (`action_item_id`, `meeting_id`…).

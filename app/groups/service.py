@@ -12,10 +12,9 @@ from sqlmodel import col
 from app.core.changes import apply_changes
 from app.core.db import Tx
 from app.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
-from app.core.events import record_event
 from app.core.pagination import PageParams
 from app.groups import queries
-from app.groups.access import GroupContext
+from app.groups.access import GroupContext, context_for
 from app.groups.schemas import (
     GroupCreate,
     GroupRead,
@@ -66,20 +65,15 @@ async def create_group(*, session: AsyncSession, data: GroupCreate, actor: Princ
     membership = Membership(group_id=group.id, user_id=actor.id, role=Role.owner)
     session.add(membership)
     await session.flush()
-    await record_event(
-        session=session,
-        group_id=group.id,
-        type="group.created",
-        actor_id=actor.id,
+    ctx = await context_for(session, group_id=group.id, user_id=actor.id)
+    await ctx.record(
+        "group.created",
         subject_type="group",
         subject_id=group.id,
         data={"group": group_read(group, None).model_dump(mode="json", exclude={"my_role"})},
     )
-    await record_event(
-        session=session,
-        group_id=group.id,
-        type="member.added",
-        actor_id=actor.id,
+    await ctx.record(
+        "member.added",
         subject_type="member",
         subject_id=actor.id,
         data={"member": _member_data(member_read(membership, actor))},

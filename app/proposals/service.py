@@ -76,9 +76,7 @@ def _data(proposal: Proposal) -> dict[str, Any]:
     )
 
 
-async def _event(
-    session: AsyncSession, ctx: GroupContext, proposal: Proposal, type: str, data: dict[str, Any]
-) -> None:
+async def _event(ctx: GroupContext, proposal: Proposal, type: str, data: dict[str, Any]) -> None:
     await ctx.record(type, subject_type="proposal", subject_id=proposal.id, data=data)
 
 
@@ -104,7 +102,7 @@ async def create_proposal(
     proposal = Proposal(**data.model_dump(), group_id=ctx.group.id, author_id=ctx.user.id)
     session.add(proposal)
     await session.flush()
-    await _event(session, ctx, proposal, "proposal.created", {"proposal": _data(proposal)})
+    await _event(ctx, proposal, "proposal.created", {"proposal": _data(proposal)})
     return proposal
 
 
@@ -156,7 +154,6 @@ async def update_proposal(
     if changes:
         await session.flush()
         await _event(
-            session,
             ctx,
             proposal,
             "proposal.updated",
@@ -199,7 +196,6 @@ async def transition(
         proposal.decided_at = now
     await session.flush()
     await _event(
-        session,
         ctx,
         proposal,
         move.event,
@@ -250,7 +246,6 @@ async def endorse(*, session: AsyncSession, ctx: GroupContext, proposal: Proposa
     session.add(Endorsement(proposal_id=proposal.id, user_id=ctx.user.id))
     await _recount_endorsements(session, proposal)
     await _event(
-        session,
         ctx,
         proposal,
         "proposal.endorsed",
@@ -270,7 +265,6 @@ async def withdraw_endorsement(
     await session.delete(endorsement)
     await _recount_endorsements(session, proposal)
     await _event(
-        session,
         ctx,
         proposal,
         "proposal.endorsement_withdrawn",
@@ -295,7 +289,6 @@ async def cast_vote(
         vote.choice = data.choice
     await session.flush()
     await _event(
-        session,
         ctx,
         proposal,
         "proposal.voted",

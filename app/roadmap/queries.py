@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
-from datetime import date, datetime
+from datetime import date
 from functools import cache
 from typing import Any
 
@@ -28,7 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.pagination import Keyset, PageParams
-from app.models import ActionItem, ActionItemStatus, FocusArea, Meeting, Membership, Priority
+from app.core.schemas import Stored, fields_of
+from app.models import ActionItem, FocusArea, Meeting, Membership
 from app.models import Proposal as ProposalModel
 from app.models.base import table_of
 from app.roadmap.schemas import CLOSED_STATUSES, ActionItemFilters, ActionItemRead, today
@@ -37,53 +37,34 @@ items = table_of(ActionItem)
 memberships = table_of(Membership)
 
 
-@dataclass(frozen=True, slots=True)
-class ItemRow:
-    """An action item as the API shows it (ActionItemRead's fields, in order) and its version."""
-
-    id: uuid.UUID
-    group_id: uuid.UUID
-    title: str
-    description: str | None
-    owner_id: uuid.UUID | None
-    due_date: date | None
-    priority: Priority
-    status: ActionItemStatus
-    progress: int
-    completed_at: datetime | None
-    focus_area_id: uuid.UUID | None
-    proposal_id: uuid.UUID | None
-    meeting_id: uuid.UUID | None
-    decision_id: uuid.UUID | None
-    created_by: uuid.UUID | None
-    created_at: datetime
-    updated_at: datetime
-    version: int
-
-    @property
-    def overdue(self) -> bool:
-        return is_overdue(self.due_date, self.status, today())
+class ItemRow(ActionItemRead, Stored):
+    """An action item as the API shows it, and its version."""
 
 
-ITEM_FIELDS = tuple(f.name for f in fields(ItemRow))
-READ_FIELDS = tuple(ActionItemRead.model_fields)  # ITEM_FIELDS without `version`
+ITEM_FIELDS = fields_of(ItemRow)
+READ_FIELDS = fields_of(ActionItemRead)
 ITEM_COLUMNS = [items.c[name] for name in ITEM_FIELDS]
-assert ITEM_FIELDS[:-1] == READ_FIELDS, "ItemRow must list ActionItemRead's fields, in order"
 
 
 def is_overdue(due: date | None, status: Any, on: date) -> bool:
     return due is not None and due < on and status not in CLOSED_STATUSES
 
 
-def item_json(values: Iterable[Any], on: date | None = None) -> dict[str, Any]:
-    """ActionItemRead as a dict for the JSON encoder, from an ItemRow's values in order."""
-    item = dict(zip(READ_FIELDS, values, strict=False))
+def _with_overdue(item: dict[str, Any], on: date | None = None) -> dict[str, Any]:
     item["overdue"] = is_overdue(item["due_date"], item["status"], on or today())
     return item
 
 
+def item_json(row: Iterable[Any], on: date | None = None) -> dict[str, Any]:
+    """ActionItemRead as a dict for the JSON encoder, from a row of ITEM_COLUMNS."""
+    item = dict(zip(ITEM_FIELDS, row, strict=True))
+    del item["version"]  # not shown: it is the ETag
+    return _with_overdue(item, on)
+
+
 def row_json(item: ItemRow | ActionItem) -> dict[str, Any]:
-    return item_json([getattr(item, name) for name in READ_FIELDS])
+    """ActionItemRead as a dict for the JSON encoder, from an item's attributes."""
+    return _with_overdue({name: getattr(item, name) for name in READ_FIELDS})
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -93,7 +74,7 @@ _BY_ID = select(*ITEM_COLUMNS).where(items.c.id == bindparam("item_id"))
 
 async def get_item(conn: AsyncConnection, item_id: uuid.UUID) -> ItemRow | None:
     row = (await conn.execute(_BY_ID, {"item_id": item_id})).first()
-    return None if row is None else ItemRow(*row)
+    return None if row is None else ItemRow.from_row(row)
 
 
 CREATED_ORDER = Keyset([items.c.created_at, items.c.id])
@@ -174,7 +155,8 @@ _ALL_OF_GROUP = (
 
 async def all_items(conn: AsyncConnection, group_id: uuid.UUID) -> list[ItemRow]:
     """Every item of the group, oldest first (the roadmap, the CSV export)."""
-    return [ItemRow(*row) for row in await conn.execute(_ALL_OF_GROUP, {"group_id": group_id})]
+    rows = await conn.execute(_ALL_OF_GROUP, {"group_id": group_id})
+    return [ItemRow.from_row(row) for row in rows]
 
 
 # --- checking links ---------------------------------------------------------------------------

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
 from app.comments.service import SubjectType, delete_comments
 from app.core.db import Tx
 from app.core.errors import Forbidden, PreconditionFailed, ValidationFailed
+from app.core.events import Change
 from app.core.pagination import PageParams
 from app.groups.access import GroupContext
 from app.groups.focus_areas import list_focus_areas
@@ -107,7 +107,7 @@ async def create_action_item(
         prefix=field_prefix,
     )
     now = utcnow()
-    item = ItemRow(
+    item = ItemRow.model_construct(
         id=new_id(),
         group_id=ctx.group.id,
         title=data.title,
@@ -129,11 +129,10 @@ async def create_action_item(
     )
     # The INSERT and its events in one statement (app/core/events.py).
     await ctx.change_and_record(
+        Change(queries.INSERT_ITEM, queries.insert_params(item)),
         subject_type=SUBJECT,
         subject_id=item.id,
         events=_creation_events(item),
-        change=queries.INSERT_ITEM,
-        change_params=queries.insert_params(item),
     )
     return item
 
@@ -220,7 +219,7 @@ async def update_action_item(
     if not changes:
         return item
     new = {name: change["new"] for name, change in changes.items()}
-    updated = replace(item, **new, updated_at=now, version=item.version + 1)
+    updated = item.model_copy(update={**new, "updated_at": now, "version": item.version + 1})
     payload = {"action_item": action_item_data(updated)}
     events: list[tuple[str, dict[str, Any]]] = [
         ("action_item.updated", {**payload, "changes": changes})
@@ -233,11 +232,10 @@ async def update_action_item(
     # The UPDATE (only if the item is still at the version read) and its events, in one
     # statement (app/core/events.py).
     recorded = await ctx.change_and_record(
+        Change(queries.UPDATE_ITEM, queries.update_params(item, updated)),
         subject_type=SUBJECT,
         subject_id=item.id,
         events=events,
-        change=queries.UPDATE_ITEM,
-        change_params=queries.update_params(item, updated),
     )
     if recorded is None:
         # Only possible without the group lock (every writer of an item holds it).
@@ -250,11 +248,10 @@ async def delete_action_item(*, ctx: GroupContext, item: ItemRow) -> None:
     payload = {"action_item": action_item_data(item)}
     await delete_comments(conn=ctx.tx.conn, subject_type=SUBJECT, subject_id=item.id)
     await ctx.change_and_record(
+        Change(queries.DELETE_ITEM, {"i_id": item.id}),
         subject_type=SUBJECT,
         subject_id=item.id,
         events=[("action_item.deleted", payload)],
-        change=queries.DELETE_ITEM,
-        change_params={"i_id": item.id},
     )
 
 

@@ -8,9 +8,8 @@ object a request is about: one statement per request where it can be one.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
@@ -19,9 +18,11 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.config import Settings
+from app.core.schemas import Stored, fields_of
 from app.core.security import API_KEY_PREFIX, decode_access_token, hash_api_key
 from app.models import ApiKey, User
 from app.models.base import table_of, utcnow
+from app.users.schemas import UserRead
 
 users = table_of(User)
 api_keys = table_of(ApiKey)
@@ -31,23 +32,15 @@ api_keys = table_of(ApiKey)
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """The caller: what authorization and `GET /users/me` need, read in the same statement
-    as the credential (never the password hash)."""
-
-    id: uuid.UUID
-    email: str
-    name: str
-    locale: str
-    is_admin: bool
-    created_at: datetime
-    version: int
+class Principal(UserRead, Stored):
+    """The caller: what authorization and `GET /users/me` need (UserRead and the version),
+    read in the same statement as the credential (never the password hash)."""
 
 
 # The columns of a Principal, in field order, then what decides whether the credential holds.
 # Labelled, so that they never clash with the columns of an object selected beside them.
-PRINCIPAL_COLUMNS = [users.c[name].label(f"p_{name}") for name in Principal.__dataclass_fields__]
+PRINCIPAL_FIELDS = fields_of(Principal)
+PRINCIPAL_COLUMNS = [users.c[name].label(f"p_{name}") for name in PRINCIPAL_FIELDS]
 _CHECK_COLUMNS = [
     users.c.is_active.label("p_is_active"),
     api_keys.c.id.label("p_key_id"),
@@ -114,7 +107,7 @@ async def principal_from_row(conn: AsyncConnection, row: Row[Any]) -> Principal 
         last_used = mapping["p_key_last_used_at"]
         if last_used is None or now - last_used > LAST_USED_RESOLUTION:
             await conn.execute(_TOUCH_KEY, {"key_id": key_id, "now": now})
-    return Principal(*row[: len(PRINCIPAL_COLUMNS)])
+    return Principal.from_row(row[: len(PRINCIPAL_COLUMNS)])
 
 
 _TOUCH_KEY = (
@@ -137,4 +130,4 @@ async def authenticate(conn: AsyncConnection, settings: Settings, token: str) ->
 
 def principal_of(user: User) -> Principal:
     """The Principal of a loaded user (workers and the CLI act for users they loaded)."""
-    return Principal(*(getattr(user, name) for name in Principal.__dataclass_fields__))
+    return Principal.from_row(getattr(user, name) for name in PRINCIPAL_FIELDS)
