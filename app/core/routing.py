@@ -22,7 +22,7 @@ from typing import Any
 
 from fastapi import FastAPI, params
 from fastapi.routing import APIRoute, APIRouter, APIWebSocketRoute
-from starlette.routing import BaseRoute, Match, get_route_path
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.core.nul import check_url
@@ -83,6 +83,16 @@ class _Node:
         self.literal: dict[str, _Node] = {}
         self.param: _Node | None = None
         self.routes: list[int] = []
+
+
+def get_route_path(scope: Scope) -> str:
+    """The request path below the app's mount point (`root_path`), as Starlette's router
+    matches it."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and path != root and path[len(root)] == "/":
+        return path[len(root) :]
+    return path
 
 
 def _segments(path: str) -> list[str]:

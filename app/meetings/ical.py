@@ -71,4 +71,5 @@ def calendar(*, name: str, meetings: list[Meeting]) -> bytes:
             first_date=(min(m.starts_at for m in meetings) - TZ_MARGIN).date(),
             last_date=(max(m.ends_at for m in meetings) + TZ_MARGIN).date(),
         )
-    return cal.to_ical()
+    body: bytes = cal.to_ical()
+    return body

@@ -81,7 +81,7 @@ async def handle_event(session: AsyncSession, event: Event, ctx: DispatchContext
 
 def retry_delay(settings: Settings, job_try: int) -> float:
     """Exponential backoff: base, 2·base, 4·base … capped."""
-    delay = settings.email_retry_base_seconds * 2 ** max(job_try - 1, 0)
+    delay: float = settings.email_retry_base_seconds * 2 ** max(job_try - 1, 0)
     return min(delay, settings.email_retry_max_seconds)
 
 

@@ -150,4 +150,4 @@ class Relay:
                 await asyncio.sleep(1.0)  # Redis is away; try to subscribe again shortly
             finally:
                 with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]

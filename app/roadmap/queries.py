@@ -193,7 +193,8 @@ async def link_answers(
     group id (None: no such object)."""
     stmt = _links_statement(frozenset(links))
     row = (await conn.execute(stmt, {"group_id": group_id, **links})).one()
-    return row._mapping
+    answers: Mapping[str, Any] = row._mapping
+    return answers
 
 
 # --- writing: statements a GroupContext runs together with the events they cause ---------
