@@ -37,8 +37,13 @@ class Settings(BaseSettings):
     # A key still pending after this long belongs to a request whose API process died: a retry
     # may take it over. Far longer than any of our requests runs.
     idempotency_abandoned_seconds: int = 120
+    # Connections kept per process, and none beyond: overflow connections are closed when
+    # returned while others wait, so a busy process would connect over and over.
     db_pool_size: int = 10
     db_max_overflow: int = 0
+    # A pooled connection idle this long is pinged before use (a fresh one replaces it if the
+    # server has dropped it); busier connections are not (app/core/db.py).
+    db_ping_after_idle_seconds: float = 5.0
     # `wg serve` runs the arq worker inside the API process (the embedded deployment).
     run_worker_in_process: bool = False
     # Every API process competes for the relay lease; only the holder publishes.

@@ -143,7 +143,8 @@ async def write_events(
     same statement on PostgreSQL. When it touches no row (e.g. an UPDATE whose version check
     failed), nothing is written and None is returned. Name its parameters unlike any column
     (e.g. `i_title`): SQLAlchemy takes a parameter named like a column of an INSERT or UPDATE
-    in the statement as a value for that column.
+    in the statement as a value for that column. And give it every value, `updated_at`
+    included: Python-side defaults (`onupdate=…`) are not applied to a statement in a CTE.
     """
     n = len(events)
     ids = [new_id() for _ in range(n)]

@@ -1,0 +1,118 @@
+"""The event writer (app/core/events.py): a change and its events in one statement, nothing
+written when the change touches no row, and a group's own timestamp left alone."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import bindparam, select, update
+
+from app.core.events import Change, write_events
+from app.models import Event, FocusArea, Group
+from app.models.base import table_of, utcnow
+from tests.helpers import make_group, make_user
+from tests.roadmap_helpers import create_item, make_team, patch_item
+
+focus_areas = table_of(FocusArea)
+RENAME = (
+    update(focus_areas)
+    .where(focus_areas.c.id == bindparam("f_id"))
+    .values(title=bindparam("f_title"), updated_at=bindparam("f_now"))
+    .returning(focus_areas.c.id)
+)
+
+
+async def _history(app: FastAPI, group_id: uuid.UUID) -> tuple[int, list[int]]:
+    async with app.state.session_factory() as session:
+        last_seq = (
+            await session.execute(select(Group.last_seq).where(Group.id == group_id))
+        ).scalar_one()
+        seqs = (
+            await session.execute(
+                select(Event.seq).where(Event.group_id == group_id).order_by(Event.seq)
+            )
+        ).scalars()
+        return last_seq, list(seqs)
+
+
+async def test_a_change_touching_no_row_writes_no_event(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    owner = await make_user(client, "owner")
+    group_id = uuid.UUID((await make_group(client, owner))["id"])
+    before = await _history(app, group_id)
+    events = [("focus_area.updated", {"why": "test"})]
+    async with app.state.engine.begin() as conn:
+        recorded = await write_events(
+            conn,
+            group_id=group_id,
+            actor_id=None,
+            subject_type="focus_area",
+            subject_id=uuid.uuid4(),
+            events=events,
+            change=Change(RENAME, {"f_id": uuid.uuid4(), "f_title": "nobody", "f_now": utcnow()}),
+        )
+    assert recorded is None
+    assert await _history(app, group_id) == before  # no event, no seq taken
+
+    r = await client.post(
+        f"/groups/{group_id}/focus-areas", json={"title": "Area"}, headers=owner.headers
+    )
+    area_id = uuid.UUID(r.json()["id"])
+    async with app.state.engine.begin() as conn:
+        recorded = await write_events(
+            conn,
+            group_id=group_id,
+            actor_id=None,
+            subject_type="focus_area",
+            subject_id=area_id,
+            events=events * 2,
+            change=Change(RENAME, {"f_id": area_id, "f_title": "Renamed", "f_now": utcnow()}),
+        )
+    assert recorded is not None and [e.seq for e in recorded] == [4, 5]
+    last_seq, seqs = await _history(app, group_id)
+    assert last_seq == 5 and seqs == [1, 2, 3, 4, 5]
+    async with app.state.session_factory() as session:
+        assert (await session.get(FocusArea, area_id)).title == "Renamed"  # type: ignore[union-attr]
+
+
+async def test_events_leave_the_groups_updated_at_alone(client: httpx.AsyncClient) -> None:
+    """`updated_at` says when the group itself changed, not when something in it did."""
+    owner = await make_user(client, "owner")
+    group = await make_group(client, owner)
+    r = await client.post(
+        f"/groups/{group['id']}/focus-areas", json={"title": "Area"}, headers=owner.headers
+    )
+    assert r.status_code == 201
+    r = await client.get(f"/groups/{group['id']}", headers=owner.headers)
+    assert r.json()["last_seq"] == 3
+    assert r.json()["updated_at"] == group["updated_at"]
+
+
+@pytest.mark.postgres_only
+async def test_concurrent_patches_of_one_item_each_see_the_last(
+    client: httpx.AsyncClient, is_postgres: bool
+) -> None:
+    """Writers of one item queue on its group's lock; each reads the item as the previous one
+    left it (in the same statement that took the lock), so none fails on a stale version and
+    the history's `changes` follow one another."""
+    if not is_postgres:
+        pytest.skip("row locks and real concurrency need PostgreSQL")
+    team = await make_team(client)
+    item = await create_item(client, team, owner_id=team.member.id)
+    answers = await asyncio.gather(
+        *(patch_item(client, team.moderator, item["id"], progress=p) for p in range(1, 11))
+    )
+    assert [a.status_code for a in answers] == [200] * 10
+    assert sorted(int(a.headers["etag"].strip('"')) for a in answers) == list(range(2, 12))
+    r = await client.get(f"/groups/{team.group_id}/events", headers=team.owner.headers)
+    updates = [e for e in r.json()["items"] if e["type"] == "action_item.updated"]
+    progress = [(e["data"]["changes"]["progress"]["old"], e["data"]["changes"]["progress"]["new"])
+                for e in updates]  # fmt: skip
+    assert len(progress) == 10
+    assert progress[0][0] == 0
+    assert all(progress[i][1] == progress[i + 1][0] for i in range(9))

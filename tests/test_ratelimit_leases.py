@@ -1,0 +1,85 @@
+"""Rate-limit leases (app/core/ratelimit.py): API processes take tokens from the shared Redis
+bucket a second's worth at a time, never more than the bucket holds across replicas, and give
+back what a lapsed lease left."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from app.core.config import Settings
+from app.core.ratelimit import RateLimitMiddleware, lease_size
+from tests.conftest import api_client, running_app
+from tests.helpers import make_user, unique
+
+
+@pytest.fixture
+async def redis(settings: Settings) -> AsyncIterator[Redis]:
+    client = Redis.from_url(settings.effective_redis_url)
+    yield client
+    await client.aclose()
+
+
+async def _refuse_nothing(scope: object, receive: object, send: object) -> None:
+    raise AssertionError("not called in these tests")
+
+
+def _limiter(settings: Settings, redis: Redis) -> RateLimitMiddleware:
+    return RateLimitMiddleware(_refuse_nothing, settings=settings, redis=lambda: redis)
+
+
+async def _tokens(redis: Redis, key: str) -> float:
+    return float(await redis.hget(key, "tokens"))  # type: ignore[misc, arg-type]
+
+
+async def test_a_lease_takes_a_seconds_refill_and_spends_it_without_redis(
+    settings: Settings, redis: Redis
+) -> None:
+    key, limit = unique("wglease:bucket"), 600  # a lease of 10 tokens
+    limiter = _limiter(settings, redis)
+    assert await limiter._over_limit([(key, limit)]) is None
+    assert await _tokens(redis, key) == pytest.approx(limit - lease_size(limit), abs=0.5)
+    # The next nine requests spend the lease: Redis is not asked, its bucket does not move.
+    await redis.hset(key, "tokens", "590")
+    for _ in range(9):
+        assert await limiter._over_limit([(key, limit)]) is None
+    assert await _tokens(redis, key) == 590
+
+
+async def test_what_a_lapsed_lease_left_goes_back_to_the_bucket(
+    settings: Settings, redis: Redis
+) -> None:
+    key, limit = unique("wglease:bucket"), 600
+    limiter = _limiter(settings, redis)
+    assert await limiter._over_limit([(key, limit)]) is None  # leases 10, spends 1
+    limiter._leases[key].until = 0.0  # the second is over: 9 tokens unused
+    before = await _tokens(redis, key)
+    assert await limiter._over_limit([(key, limit)]) is None  # 9 back, 10 taken
+    assert await _tokens(redis, key) == pytest.approx(before + 9 - 10, abs=0.5)
+
+
+async def test_replicas_sharing_a_bucket_never_exceed_the_limit(settings: Settings) -> None:
+    """Two API processes (apps) on one Redis; a client alternating between them."""
+    limits = {
+        "rate_writes_per_minute_credential": 120,  # leases of 2 tokens
+        "redis_prefix": unique("wglease"),
+    }
+    shared = settings.model_copy(update=limits)
+    async with running_app(shared) as one, running_app(shared) as two:
+        async with api_client(one) as first, api_client(two) as second:
+            user = await make_user(first, "leaser")  # sign-ins are not writes
+            answers = await asyncio.gather(
+                *(
+                    (first if i % 2 else second).patch(
+                        "/users/me", json={"name": f"n{i}"}, headers=user.headers
+                    )
+                    for i in range(130)
+                )
+            )
+    statuses = [a.status_code for a in answers]
+    assert set(statuses) <= {200, 429}
+    # Never more than the bucket's 120; at most one unspent token per replica held back.
+    assert 118 <= statuses.count(200) <= 120
