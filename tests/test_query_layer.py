@@ -22,8 +22,8 @@ from app.notifications.schemas import NotificationRead
 from app.proposals.schemas import ProposalRead
 from app.roadmap.schemas import ActionItemRead
 from tests.helpers import events_of
-from tests.test_meetings import create_meeting
 from tests.roadmap_helpers import create_item, create_proposal, make_team, patch_item
+from tests.test_meetings import create_meeting
 
 
 async def _stored(app: FastAPI, model: type[SQLModel], object_id: str) -> Any:

@@ -68,17 +68,21 @@ async def test_replicas_sharing_a_bucket_never_exceed_the_limit(settings: Settin
         "redis_prefix": unique("wglease"),
     }
     shared = settings.model_copy(update=limits)
-    async with running_app(shared) as one, running_app(shared) as two:
-        async with api_client(one) as first, api_client(two) as second:
-            user = await make_user(first, "leaser")  # sign-ins are not writes
-            answers = await asyncio.gather(
-                *(
-                    (first if i % 2 else second).patch(
-                        "/users/me", json={"name": f"n{i}"}, headers=user.headers
-                    )
-                    for i in range(130)
+    async with (
+        running_app(shared) as one,
+        running_app(shared) as two,
+        api_client(one) as first,
+        api_client(two) as second,
+    ):
+        user = await make_user(first, "leaser")  # sign-ins are not writes
+        answers = await asyncio.gather(
+            *(
+                (first if i % 2 else second).patch(
+                    "/users/me", json={"name": f"n{i}"}, headers=user.headers
                 )
+                for i in range(130)
             )
+        )
     statuses = [a.status_code for a in answers]
     assert set(statuses) <= {200, 429}
     # Never more than the bucket's 120; at most one unspent token per replica held back.

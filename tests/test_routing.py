@@ -51,7 +51,7 @@ def test_every_route_is_found_as_the_linear_scan_finds_it(app: FastAPI) -> None:
             expected = _linear(routes, scope)
             assert _indexed(dispatch.index, scope) is expected, (method, path)
             checked += 1
-    assert checked > 400  # ~100 routes × 5 methods
+    assert checked > 400  # ~100 routes, 5 methods each
     # Paths the index cannot place match nothing, as with the linear scan.
     for path in ("/api/v1/no/such/thing", "/api/v1/groups/x/y/z/w", "/", "/api"):
         assert _indexed(dispatch.index, _scope(path, "GET")) is _linear(routes, _scope(path, "GET"))
