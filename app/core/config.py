@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     events_stream_maxlen: int = 100_000
     relay_lease_seconds: float = 5.0
     relay_poll_seconds: float = 1.0
+    # Passes of the relay are at least this far apart: under load, events gather into batches.
+    relay_batch_interval_seconds: float = 0.005
 
     # Dispatcher (arq worker): events not dispatched this long after publication are swept up.
     dispatch_grace_seconds: float = 30.0

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 from sqlalchemy import Executable, Insert, bindparam, exists, insert, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -222,13 +222,3 @@ async def record_event(
         events=[(type, data)],
     )
     return ev
-
-
-class GroupObject(Protocol):
-    """Anything that belongs to one group: a meeting, a proposal, an action item…"""
-
-    @property
-    def id(self) -> uuid.UUID: ...
-
-    @property
-    def group_id(self) -> uuid.UUID: ...

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Select, and_, bindparam, or_, tuple_
+from sqlalchemy import ColumnElement, Select, bindparam, tuple_
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -90,12 +90,8 @@ async def paginate(
     """
     if params.cursor:
         after = decode_cursor(params.cursor, kinds)
-        # (a, b) > (x, y)  ==  a > x OR (a = x AND b > y); spelled out for SQLite.
-        conds = []
-        for i, col in enumerate(order_by):
-            eqs = [order_by[j] == after[j] for j in range(i)]
-            conds.append(and_(*eqs, col < after[i] if descending else col > after[i]))
-        stmt = stmt.where(or_(*conds))
+        rows_key, after_key = tuple_(*order_by), tuple_(*after)
+        stmt = stmt.where(rows_key < after_key if descending else rows_key > after_key)
     ordering = [c.desc() for c in order_by] if descending else list(order_by)
     stmt = stmt.order_by(*ordering).limit(params.limit + 1)
     rows = list((await session.execute(stmt)).scalars().all())

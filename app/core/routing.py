@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from fastapi import FastAPI, params
+from fastapi import FastAPI
 from fastapi.routing import APIRoute, APIRouter, APIWebSocketRoute
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -28,14 +28,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.core.nul import check_url
 
 
-def include_flat(
-    target: APIRouter,
-    router: APIRouter,
-    *,
-    prefix: str = "",
-    dependencies: Sequence[params.Depends] = (),
-) -> None:
-    """Add every route of `router` to `target` under `prefix`, with `dependencies` first."""
+def include_flat(target: APIRouter, router: APIRouter, *, prefix: str = "") -> None:
+    """Add every route of `router` to `target` under `prefix`."""
     for route in router.routes:
         if isinstance(route, APIRoute):
             target.add_api_route(
@@ -44,7 +38,7 @@ def include_flat(
                 response_model=route.response_model,
                 status_code=route.status_code,
                 tags=list(route.tags),
-                dependencies=[*dependencies, *route.dependencies],
+                dependencies=list(route.dependencies),
                 summary=route.summary,
                 description=route.description,
                 response_description=route.response_description,
@@ -70,7 +64,7 @@ def include_flat(
                 prefix + route.path,
                 route.endpoint,
                 name=route.name,
-                dependencies=[*dependencies, *route.dependencies],
+                dependencies=list(route.dependencies),
             )
         else:
             raise TypeError(f"include_flat: unsupported route {route!r}")

@@ -15,6 +15,7 @@ import uuid
 
 from redis.asyncio import Redis
 from redis.exceptions import LockError, RedisError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.config import Settings
 from app.core.db import SessionFactory
@@ -40,6 +41,8 @@ class Relay:
     def __init__(self, *, settings: Settings, session_factory: SessionFactory, redis: Redis):
         self.settings = settings
         self.session_factory = session_factory
+        # Its own statements are Core: a plain connection, no ORM session per batch.
+        self.engine: AsyncEngine = session_factory.kw["bind"]
         self.redis = redis
         self.keys = RedisKeys(settings.redis_prefix)
         self.instance_id = uuid.uuid4().hex
@@ -61,8 +64,7 @@ class Relay:
         `mark=False` leaves the rows unpublished, as a relay that crashed right after XADD
         would (the fault tests use it).
         """
-        async with self.session_factory() as session, session.begin():
-            conn = await session.connection()
+        async with self.engine.begin() as conn:
             rows = await queries.unpublished(conn, BATCH_SIZE)
             if not rows:
                 return 0
@@ -93,22 +95,30 @@ class Relay:
         lease_seconds = self.settings.relay_lease_seconds
         lock = self.redis.lock(self.keys.relay_lease, timeout=lease_seconds, thread_local=False)
         listener = asyncio.create_task(self._listen_for_wakeups(), name="relay-wake-listener")
+        loop = asyncio.get_running_loop()
+        renewed = last_pass = 0.0
         try:
             while True:
                 try:
-                    if self.is_leader:
+                    now = loop.time()
+                    # The lease lasts `lease_seconds`; renewing it a few times per lease is
+                    # enough (not once per wake-up, which comes with every commit).
+                    if self.is_leader and now - renewed >= lease_seconds / 3:
                         try:
                             await lock.reacquire()
+                            renewed = now
                         except LockError:
                             log.warning("relay lease lost")
                             self.is_leader = False
                     if not self.is_leader:
                         self.is_leader = bool(await lock.acquire(blocking=False))
                         if self.is_leader:
+                            renewed = now
                             log.info("relay lease acquired by %s", self.instance_id)
                     if self.is_leader:
                         while await self.publish_pending() == BATCH_SIZE:
                             pass
+                        last_pass = loop.time()
                 except (RedisError, OSError) as exc:
                     # Redis is away: nothing can be published; the rows wait in the table.
                     log.warning("relay: redis unavailable (%s)", type(exc).__name__)
@@ -116,6 +126,11 @@ class Relay:
                 except Exception:
                     log.exception("relay: publishing failed; retrying")
                 await self._wait(self.settings.relay_poll_seconds if self.is_leader else 1.0)
+                # Under load every commit wakes the relay: gather what comes within a few
+                # milliseconds into one batch rather than a pass per commit.
+                pause = self.settings.relay_batch_interval_seconds - (loop.time() - last_pass)
+                if pause > 0:
+                    await asyncio.sleep(pause)
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
