@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     idempotency_abandoned_seconds: int = 120
     # Connections kept per process, and none beyond: overflow connections are closed when
     # returned while others wait, so a busy process would connect over and over.
-    db_pool_size: int = 10
+    db_pool_size: int = 20
     db_max_overflow: int = 0
     # A pooled connection idle this long is pinged before use (a fresh one replaces it if the
     # server has dropped it); busier connections are not (app/core/db.py).
