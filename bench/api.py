@@ -23,8 +23,9 @@ Reported per phase and server: requests per second, p50/p99 latency (requests co
 the window), server CPU milliseconds per request (all the server's processes, from /proc: the
 figure least disturbed by other load on the machine), and the ratio ours/bare of requests per
 second. `wg api` runs as operators run it (bench.common.ApiProcess: rate limits are switched
-on here with limits far above what the run reaches, so their Redis round trips are paid;
-`--no-rate-limits` switches them off); no `Idempotency-Key` is sent.
+on here with limits far above what the run reaches, so their Redis leases are taken — one
+round trip per bucket and second, see app/core/ratelimit.py; `--no-rate-limits` switches them
+off); no `Idempotency-Key` is sent.
 
 The load generator is a lean HTTP/1.1 client (asyncio streams on uvloop, hand-built requests,
 only the status line, Content-Length and ETag parsed) running in a separate process, so the
