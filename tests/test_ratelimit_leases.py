@@ -87,3 +87,55 @@ async def test_replicas_sharing_a_bucket_never_exceed_the_limit(settings: Settin
     assert set(statuses) <= {200, 429}
     # Never more than the bucket's 120; at most one unspent token per replica held back.
     assert 118 <= statuses.count(200) <= 120
+
+
+async def test_an_unreachable_redis_is_skipped_and_leaves_no_debt(
+    settings: Settings, redis: Redis
+) -> None:
+    """Writes pass while Redis is away (fail open) without running their leases into debt:
+    once it is back, the client is not locked out."""
+    key, limit = unique("wglease:bucket"), 60  # leases of 1: every write asks Redis
+    away = Redis.from_url("redis://127.0.0.1:1/0")  # nothing listens there
+    limiter = _limiter(settings, redis)
+    try:
+        assert await limiter._over_limit([(key, limit)]) is None  # leased and spent
+        limiter._leases[key].until = 0.0
+        limiter.redis = lambda: away
+        for _ in range(5):
+            assert await limiter._over_limit([(key, limit)]) is None
+        assert limiter._leases[key].tokens == 0  # the writes while away left no debt
+        limiter.redis = lambda: redis
+        limiter._skip_until = 0.0  # the few seconds of skipping are over
+        assert await limiter._over_limit([(key, limit)]) is None
+        assert await _tokens(redis, key) == pytest.approx(limit - 2, abs=0.5)
+    finally:
+        await away.aclose()
+
+
+async def test_a_redis_that_does_not_answer_is_asked_once_then_skipped(
+    settings: Settings,
+) -> None:
+    """A hung Redis costs one request the short rate-limit timeout; the next requests skip the
+    limits for a few seconds instead of each waiting on it (fail open)."""
+    connections: list[asyncio.StreamWriter] = []
+
+    async def silent(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)  # accepts, reads nothing, answers nothing
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    hung = Redis.from_url(f"redis://127.0.0.1:{port}/0")
+    limiter = RateLimitMiddleware(_refuse_nothing, settings=settings, redis=lambda: hung)
+    try:
+        answers = await asyncio.gather(
+            *(limiter._over_limit([(unique("wglease:k"), 60)]) for _ in range(20))
+        )
+        assert answers == [None] * 20
+        asked = len(connections)
+        assert await limiter._over_limit([(unique("wglease:k"), 60)]) is None
+        assert len(connections) == asked  # skipped: Redis was not asked again
+    finally:
+        for writer in connections:
+            writer.close()
+        server.close()
+        await hung.aclose()

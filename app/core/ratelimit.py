@@ -10,14 +10,16 @@ A Redis round trip per write costs more CPU than the rest of a hot request's mid
 together, so a process takes tokens in *leases*: up to one second's refill of a bucket at once
 (`limit / 60`, at least 1), spent locally during the next second. Tokens are taken from the
 shared bucket atomically before they are spent, so no client ever gets more than its limit
-across all replicas. What is left of a lapsed lease goes back with the process's next lease
-of that bucket, so idle leases do not drain it. A limit under 60 a minute leases one token at
-a time: exact.
+across all replicas. What is left of a lapsed lease goes back with that process's next lease
+of the same bucket; a process that never leases it again keeps at most one second's refill.
+A limit under 60 a minute leases one token at a time: exact. A Redis that fails or does not
+answer within half a second is skipped for a few seconds (fail open, at once).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import math
@@ -41,6 +43,10 @@ PER_MINUTE = 60.0
 LEASE_SECONDS = 1.0
 # Leases kept per process; beyond it the table starts over (an abandoned lease only lapses).
 MAX_LEASES = 100_000
+# A Redis that does not answer within this costs a request no more than this; the limits are
+# then skipped for a few seconds (fail open) instead of every write waiting on it again.
+REDIS_TIMEOUT_SECONDS = 0.5
+SKIP_AFTER_FAILURE_SECONDS = 5.0
 
 # Lease tokens from the buckets KEYS[i] (refilling ARGV[4i-2] per second up to a capacity of
 # ARGV[4i-1]; now is ARGV[1]): up to ARGV[4i] from each, at least one, after giving back the
@@ -109,9 +115,8 @@ class RateLimitMiddleware:
         self.redis = redis
         self._script: AsyncScript | None = None
         self._leases: dict[str, _Lease] = {}
-        # One lease request to Redis at a time per process: requests that find a lease run
-        # out together would otherwise each take a lease from the shared bucket.
-        self._leasing = asyncio.Lock()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._skip_until = 0.0
 
     def _rules(self, scope: Scope) -> list[tuple[str, int]]:
         """(bucket key, limit per minute) of the buckets that apply; a limit of 0 is off."""
@@ -158,41 +163,53 @@ class RateLimitMiddleware:
         """Spend a token of every bucket: from this process's leases, or leased from Redis
         now. Seconds to wait when a bucket is empty, else None."""
         if self._missing(rules, time.monotonic()):
-            async with self._leasing:
+            if time.monotonic() < self._skip_until:
+                return None  # Redis failed a moment ago: fail open without waiting on it
+            keys = sorted(key for key, _ in rules)
+            async with contextlib.AsyncExitStack() as held:
+                # One lease request per bucket at a time, in key order (no deadlock between
+                # requests needing two buckets): requests finding a lease run out together
+                # would otherwise each take a lease from the shared bucket.
+                for key in keys:
+                    await held.enter_async_context(self._locks.setdefault(key, asyncio.Lock()))
                 now = time.monotonic()
                 missing = self._missing(rules, now)  # another request may have leased them
+                if missing and len(self._leases) > MAX_LEASES:
+                    mine = {key for key, _ in rules}
+                    self._leases = {k: v for k, v in self._leases.items() if k in mine}
+                    self._locks = {k: v for k, v in self._locks.items() if k in mine}
                 if missing:
-                    wait = await self._lease(missing, now)
-                    if wait is not None:
-                        return wait
+                    outcome = await self._lease(missing, now)
+                    if outcome is not None:
+                        return outcome if outcome > 0 else None  # refused, or failed open
         for key, _ in rules:
-            lease = self._leases.get(key)
-            if lease is not None:  # None only when Redis was away (fail open)
-                lease.tokens -= 1
+            self._leases[key].tokens -= 1
         return None
 
     async def _lease(self, rules: list[tuple[str, int]], now: float) -> int | None:
+        """Lease tokens for `rules` from Redis. None: leased; seconds to wait when a bucket is
+        empty; 0 when Redis is away (fail open; the leases are left as they were)."""
         redis = self.redis()
         if redis is None:
-            return None
+            return 0
         if self._script is None or self._script.registered_client is not redis:
             # EVALSHA from then on (redis-py loads the script again after a Redis restart).
             self._script = redis.register_script(TAKE_TOKENS)
         args: list[str] = [repr(time.time())]
         for key, limit in rules:
             left = self._leases.get(key)
-            unused = left.tokens if left is not None else 0
+            unused = max(0, left.tokens) if left is not None else 0
             args += [repr(limit / PER_MINUTE), str(limit), str(lease_size(limit)), str(unused)]
         try:
-            reply = await self._script(keys=[key for key, _ in rules], args=args)
-        except (RedisError, OSError) as exc:
+            async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
+                reply = await self._script(keys=[key for key, _ in rules], args=args)
+        except (RedisError, OSError, TimeoutError) as exc:
             log.warning("rate limits skipped: redis unavailable (%s)", type(exc).__name__)
-            return None
+            self._skip_until = time.monotonic() + SKIP_AFTER_FAILURE_SECONDS
+            return 0
         if not int(reply[0]):
             # Nothing changed in Redis: what is left of the old leases goes back next time.
             return max(1, math.ceil(float(reply[1])))
-        if len(self._leases) > MAX_LEASES:
-            self._leases.clear()
         for (key, _), granted in zip(rules, reply[1:], strict=True):
             self._leases[key] = _Lease(int(granted), now + LEASE_SECONDS)
         return None
