@@ -3,11 +3,9 @@ written when the change touches no row, and a group's own timestamp left alone."
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import httpx
-import pytest
 from fastapi import FastAPI
 from sqlalchemy import bindparam, select, update
 
@@ -15,7 +13,6 @@ from app.core.events import Change, write_events
 from app.models import Event, FocusArea, Group
 from app.models.base import table_of, utcnow
 from tests.helpers import make_group, make_user
-from tests.roadmap_helpers import create_item, make_team, patch_item
 
 focus_areas = table_of(FocusArea)
 RENAME = (
@@ -91,28 +88,3 @@ async def test_events_leave_the_groups_updated_at_alone(client: httpx.AsyncClien
     r = await client.get(f"/groups/{group['id']}", headers=owner.headers)
     assert r.json()["last_seq"] == 3
     assert r.json()["updated_at"] == group["updated_at"]
-
-
-@pytest.mark.postgres_only
-async def test_concurrent_patches_of_one_item_each_see_the_last(
-    client: httpx.AsyncClient, is_postgres: bool
-) -> None:
-    """Writers of one item queue on its group's lock; each reads the item as the previous one
-    left it (in the same statement that took the lock), so none fails on a stale version and
-    the history's `changes` follow one another."""
-    if not is_postgres:
-        pytest.skip("row locks and real concurrency need PostgreSQL")
-    team = await make_team(client)
-    item = await create_item(client, team, owner_id=team.member.id)
-    answers = await asyncio.gather(
-        *(patch_item(client, team.moderator, item["id"], progress=p) for p in range(1, 11))
-    )
-    assert [a.status_code for a in answers] == [200] * 10
-    assert sorted(int(a.headers["etag"].strip('"')) for a in answers) == list(range(2, 12))
-    r = await client.get(f"/groups/{team.group_id}/events", headers=team.owner.headers)
-    updates = [e for e in r.json()["items"] if e["type"] == "action_item.updated"]
-    progress = [(e["data"]["changes"]["progress"]["old"], e["data"]["changes"]["progress"]["new"])
-                for e in updates]  # fmt: skip
-    assert len(progress) == 10
-    assert progress[0][0] == 0
-    assert all(progress[i][1] == progress[i + 1][0] for i in range(9))

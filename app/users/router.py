@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Response, status
 
 from app.core.db import SessionDep
-from app.core.deps import IfMatch, SettingsDep, check_if_match, set_etag
+from app.core.deps import IfMatch, SettingsDep, set_etag
 from app.core.nul import NoNul
 from app.core.pagination import Page, PageParams, page_params
 from app.users import service
@@ -59,8 +59,7 @@ async def me(user: CurrentUser, response: Response) -> UserRead:
 async def update_me(
     data: UserUpdate, user: CurrentUser, session: SessionDep, if_match: IfMatch, response: Response
 ) -> UserRead:
-    check_if_match(if_match, user.version)
-    updated = await service.update_profile(session=session, user=user, data=data)
+    updated = await service.update_profile(session=session, user=user, data=data, if_match=if_match)
     set_etag(response, updated.version)
     return UserRead.model_validate(updated)
 

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.core.config import Settings
+from app.core.deps import check_if_match
 from app.core.errors import Conflict, NotFound, Unauthorized
 from app.core.pagination import PageParams, paginate
 from app.core.security import (
@@ -67,10 +68,15 @@ async def authenticate(
     return create_access_token(settings, user.id)
 
 
-async def update_profile(*, session: AsyncSession, user: Principal, data: UserUpdate) -> User:
-    row = await session.get(User, user.id, with_for_update=True)
+async def update_profile(
+    *, session: AsyncSession, user: Principal, data: UserUpdate, if_match: str | None
+) -> User:
+    """Change the caller's profile; `If-Match` is checked against the row under its lock (the
+    caller's credential was read before, without one)."""
+    row = await session.get(User, user.id, with_for_update=True, populate_existing=True)
     if row is None:
         raise NotFound("User not found")
+    check_if_match(if_match, row.version)
     for field, value in data.model_dump(exclude_unset=True).items():
         if value is not None:
             setattr(row, field, value)
