@@ -4,11 +4,15 @@ one committed, and `If-Match` guards against lost updates."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
 
-from tests.helpers import make_user
+from app.core.events import write_events
+from tests.helpers import eventually, make_user
 from tests.roadmap_helpers import create_item, make_team, patch_item
 
 pytestmark = pytest.mark.postgres_only
@@ -59,3 +63,48 @@ async def test_two_profile_edits_with_one_etag_one_wins(client: httpx.AsyncClien
     winner = next(a for a in answers if a.status_code == 200).json()["name"]
     r = await client.get("/users/me", headers=user.headers)
     assert r.json()["name"] == winner
+
+
+async def test_a_write_waiting_on_a_role_change_sees_the_new_role(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """A member's PATCH that waits for the group's lock while an owner demotes them to
+    observer is judged by the role committed meanwhile (403), not by the one it first read."""
+    team = await make_team(client)
+    item = await create_item(client, team, by=team.member)
+    group_id, member_id = uuid.UUID(team.group_id), uuid.UUID(team.member.id)
+    async with app.state.engine.connect() as owner:
+        await owner.begin()
+        await owner.execute(text("SELECT 1 FROM groups WHERE id = :g FOR UPDATE"), {"g": group_id})
+        await owner.execute(
+            text("UPDATE memberships SET role = 'observer' WHERE group_id = :g AND user_id = :u"),
+            {"g": group_id, "u": member_id},
+        )
+        await write_events(
+            owner,
+            group_id=group_id,
+            actor_id=uuid.UUID(team.owner.id),
+            subject_type="member",
+            subject_id=member_id,
+            events=[
+                ("member.updated", {"changes": {"role": {"old": "member", "new": "observer"}}})
+            ],
+        )
+        patch = asyncio.create_task(patch_item(client, team.member, item["id"], progress=50))
+        await eventually(lambda: _waiting_for_a_lock(app))
+        await owner.commit()
+    r = await patch
+    assert r.status_code == 403, r.text
+    r = await client.get(f"/action-items/{item['id']}", headers=team.owner.headers)
+    assert r.json()["progress"] == 0
+
+
+async def _waiting_for_a_lock(app: FastAPI) -> bool:
+    async with app.state.engine.connect() as conn:
+        waiting = await conn.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
+        return bool(waiting.scalar_one())

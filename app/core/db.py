@@ -127,24 +127,34 @@ class Tx:
     enqueueing a job that must find the committed rows) that run only once committed.
     """
 
-    __slots__ = ("_after_commit", "_session", "conn", "events_written")
+    __slots__ = ("_after_commit", "_session", "conn", "events_written", "owned")
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, *, owned: bool = True) -> None:
         self.conn = conn
         self._session: AsyncSession | None = None
         self.events_written = False
         self._after_commit: list[AfterCommitAction] = []
+        # False for the Tx of a session someone else commits (a job's): nobody would run
+        # its after-commit actions, so it takes none.
+        self.owned = owned
 
     @classmethod
     async def of_session(cls, session: AsyncSession) -> Tx:
-        """The Tx of a session a job or a websocket opened itself (same transaction)."""
+        """A Tx over the current transaction of a session a job (or the demo seed) opened and
+        commits itself; valid until that session commits."""
         existing = tx_of(session)
         if existing is not None:
             return existing
-        tx = cls(await session.connection())
+        tx = cls(await session.connection(), owned=False)
         tx._session = session
         session.info["tx"] = tx
         return tx
+
+    def note_events_written(self) -> None:
+        """Events were written: the owner (request or job) wakes the relay after commit."""
+        self.events_written = True
+        if self._session is not None:
+            self._session.info["events_written"] = True
 
     def session(self) -> AsyncSession:
         """The ORM session of this transaction (one per transaction)."""
@@ -161,6 +171,8 @@ class Tx:
         return self._session
 
     def after_commit(self, action: AfterCommitAction) -> None:
+        if not self.owned:
+            raise RuntimeError("after_commit needs a request transaction")
         self._after_commit.append(action)
 
     async def _finish(self) -> None:
@@ -182,10 +194,10 @@ def tx_of(session: AsyncSession) -> Tx | None:
 
 def mark_events_written(session: AsyncSession) -> None:
     """Note that the session's transaction wrote events (the relay is woken after commit)."""
-    session.info["events_written"] = True
     tx = tx_of(session)
     if tx is not None:
-        tx.events_written = True
+        tx.note_events_written()
+    session.info["events_written"] = True
 
 
 # Methods whose routes only read: their statements run in autocommit (no BEGIN/COMMIT round

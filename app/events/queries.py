@@ -29,18 +29,17 @@ ENVELOPE_COLUMNS = [
 ]
 
 
-def envelope(row: Row[Any]) -> dict[str, Any]:
-    """The event envelope of API.md (EventRead) from a row of ENVELOPE_COLUMNS."""
-    id_, seq, type_, group_id, occurred_at, actor_id, subject_type, subject_id, data = tuple(row)
+def envelope(event: Any) -> dict[str, Any]:
+    """The event envelope of API.md (EventRead) of a row of ENVELOPE_COLUMNS or an Event."""
     return {
-        "id": id_,
-        "seq": seq,
-        "type": type_,
-        "group_id": group_id,
-        "occurred_at": occurred_at,
-        "actor_id": actor_id,
-        "subject": {"type": subject_type, "id": subject_id},
-        "data": data,
+        "id": event.id,
+        "seq": event.seq,
+        "type": event.type,
+        "group_id": event.group_id,
+        "occurred_at": event.occurred_at,
+        "actor_id": event.actor_id,
+        "subject": {"type": event.subject_type, "id": event.subject_id},
+        "data": event.data,
     }
 
 

@@ -4,22 +4,14 @@ from fastapi import Response
 
 from app.core.responses import page_response
 from app.events import queries
-from app.events.schemas import EventRead, EventSubject
+from app.events.schemas import EventRead
 from app.groups.access import GroupContext
 from app.models import Event
 
 
 def event_read(ev: Event) -> EventRead:
-    return EventRead(
-        id=ev.id,
-        seq=ev.seq,
-        type=ev.type,
-        group_id=ev.group_id,
-        occurred_at=ev.occurred_at,
-        actor_id=ev.actor_id,
-        subject=EventSubject(type=ev.subject_type, id=ev.subject_id),
-        data=ev.data,
-    )
+    """The envelope of a loaded event as the read model (webhook bodies are built from it)."""
+    return EventRead.model_validate(queries.envelope(ev))
 
 
 async def history_page(*, ctx: GroupContext, after: int, limit: int) -> Response:

@@ -5,12 +5,14 @@
   public group. A member whose role is too low gets 403. `is_admin` users act as owners.
 - Writes to an archived group are refused with 409.
 - A write takes the group's row lock before anything is read, so checks ("is it still under
-  review?", "is this the last owner?") see committed state, and the event `seq` follows commit
-  order (app/core/events.py). The object of a write is read after the lock.
+  review?", "is this the last owner?", the caller's role) see committed state, and the event
+  `seq` follows commit order (app/core/events.py). The object of a write is read under the
+  lock; if a write of the group committed while this one waited, everything is read again.
 
 Each request costs as few statements as possible: the caller's credential, the group, the
-caller's membership and — for reads — the object come in one statement; a write reads its
-object in a second one, under the lock. Routes take it as a dependency:
+caller's membership and the object come in one statement, which for a write also locks the
+group row and then the object's (objects loaded as ORM entities come in a second statement,
+under the lock). Routes take it as a dependency:
 
     ctx: Member                                  # /groups/{group_id}/…, role ≥ member
     item: Annotated[Loaded[Row], ItemFor(Role.member)]   # /action-items/{id}, see ObjectKind
@@ -135,7 +137,7 @@ class GroupContext:
             change=change,
         )
         if recorded is not None:
-            self.tx.events_written = True
+            self.tx.note_events_written()
         return recorded
 
 
@@ -199,15 +201,32 @@ def _access_from(source: Any, is_api_key: bool) -> Any:
     )
 
 
-def _access_columns(is_api_key: bool) -> list[Any]:
+# Writes also read the group's `last_seq` as the statement's snapshot saw it. The locked group
+# row is re-read at its newest version if the statement had to wait for the lock, but the
+# other rows of the join (the caller's membership) are not: when the two `last_seq`s differ,
+# some write of the group committed meanwhile — a role change, perhaps — and the statement
+# runs once more, now holding the lock, on a fresh snapshot (`_execute_locked`).
+_seen = groups.alias("seen")
+_SEEN_LAST_SEQ = (
+    select(_seen.c.last_seq).where(_seen.c.id == groups.c.id).scalar_subquery().label("g_seen")
+)
+
+
+def _access_columns(is_api_key: bool, write: bool) -> list[Any]:
+    """The caller, the group, their role — and for a write the snapshot's `last_seq`; the
+    object's columns follow at `_object_start(write)`."""
     _, columns = credential_source(is_api_key)
-    return [*columns, *GROUP_COLUMNS, _ROLE]
+    return [*columns, *GROUP_COLUMNS, _ROLE, *([_SEEN_LAST_SEQ] if write else [])]
+
+
+def _object_start(write: bool) -> int:
+    return _GROUP_END + (2 if write else 1)
 
 
 @cache
 def _group_statement(is_api_key: bool, write: bool) -> Select[Any]:
     stmt = (
-        select(*_access_columns(is_api_key))
+        select(*_access_columns(is_api_key, write))
         .select_from(_access_from(groups, is_api_key))
         .where(groups.c.id == bindparam("group_id"))
     )
@@ -222,7 +241,7 @@ def _object_group_statement(kind: ObjectKind, is_api_key: bool) -> Select[Any]:
         select(group_id).select_from(source).where(kind.table.c.id == bindparam("object_id"))
     )
     return (
-        select(*_access_columns(is_api_key))
+        select(*_access_columns(is_api_key, True))
         .select_from(_access_from(groups, is_api_key))
         .where(groups.c.id == of_object.scalar_subquery())
         .with_for_update(of=groups)
@@ -237,7 +256,7 @@ def _object_statement(kind: ObjectKind, is_api_key: bool, write: bool = False) -
     source = with_group.join(groups, groups.c.id == group_id)
     target = [kind.load] if kind.is_orm else kind.columns
     stmt = (
-        select(*_access_columns(is_api_key), *target)
+        select(*_access_columns(is_api_key, write), *target)
         .select_from(_access_from(source, is_api_key))
         .where(kind.table.c.id == bindparam("object_id"))
     )
@@ -253,6 +272,20 @@ def _locked(stmt: Select[Any], kind: ObjectKind) -> Select[Any]:
 
 
 # --- deciding -----------------------------------------------------------------------------
+
+
+async def _execute_locked(tx: Tx, stmt: Select[Any], params: dict[str, Any]) -> Row[Any] | None:
+    """Run a write's access statement; run it again if a write of the group committed while
+    it waited for the lock (see `_SEEN_LAST_SEQ`): then every row it read is current."""
+    row = await _first(tx, stmt, params)
+    if row is not None and row.g_seen != row.g_last_seq:
+        row = await _first(tx, stmt, params)
+    return row
+
+
+async def _first(tx: Tx, stmt: Select[Any], params: dict[str, Any]) -> Row[Any] | None:
+    row: Row[Any] | None = (await tx.conn.execute(stmt, params)).first()
+    return row
 
 
 async def _missing(tx: Tx, settings: Settings, token: str, not_found: str) -> NoReturn:
@@ -300,7 +333,8 @@ async def authorize_group(
     """The caller's context in the group, checked to hold `need` (and locked for a write)."""
     is_api_key, params = _credential_or_401(settings, token)
     params["group_id"] = group_id
-    row = (await tx.conn.execute(_group_statement(is_api_key, write), params)).first()
+    stmt = _group_statement(is_api_key, write)
+    row = await (_execute_locked(tx, stmt, params) if write else _first(tx, stmt, params))
     if row is None:
         await _missing(tx, settings, token, not_found)
     return await _context(tx, row, need=need, write=write, not_found=not_found)
@@ -330,15 +364,15 @@ async def authorize_object(
         ctx = await _context(tx, row, need=need, write=False, not_found=kind.not_found)
         if kind.is_orm:
             return Loaded(ctx, row[-1])
-        return Loaded(ctx, kind.load.from_row(row[_GROUP_END + 1 :]))
+        return Loaded(ctx, kind.load.from_row(row[_object_start(False) :]))
     if not kind.is_orm:
-        row = (await tx.conn.execute(_object_statement(kind, is_api_key, True), params)).first()
+        row = await _execute_locked(tx, _object_statement(kind, is_api_key, True), params)
         if row is None:
             await _missing(tx, settings, token, kind.not_found)
         ctx = await _context(tx, row, need=need, write=True, not_found=kind.not_found)
-        return Loaded(ctx, kind.load.from_row(row[_GROUP_END + 1 :]))
+        return Loaded(ctx, kind.load.from_row(row[_object_start(True) :]))
     # ORM kinds: lock the group, then load the entity under the lock (a second statement).
-    row = (await tx.conn.execute(_object_group_statement(kind, is_api_key), params)).first()
+    row = await _execute_locked(tx, _object_group_statement(kind, is_api_key), params)
     if row is None:
         await _missing(tx, settings, token, kind.not_found)
     ctx = await _context(tx, row, need=need, write=True, not_found=kind.not_found)
@@ -354,7 +388,8 @@ async def authorize_user(
     """`authorize_group` for a user known by id rather than a token (a websocket's user, a
     job acting for someone): 401 if the user is gone or deactivated."""
     params = {"credential": user_id, "group_id": group_id}
-    row = (await tx.conn.execute(_group_statement(False, write), params)).first()
+    stmt = _group_statement(False, write)
+    row = await (_execute_locked(tx, stmt, params) if write else _first(tx, stmt, params))
     if row is None:
         raise NotFound("Group not found")
     return await _context(tx, row, need=need, write=write, not_found="Group not found")

@@ -62,8 +62,8 @@ async def groups_page(
     rows, cursor = await GROUPS_ORDER.fetch(conn, stmt, {"user_id": user_id}, page)
     items = [dict(row._mapping) for row in rows]
     if admin:
-        for item in items:  # admins act as owners everywhere
-            item["my_role"] = Role.owner
+        for item in items:  # admins act as owners where they hold no role of their own
+            item["my_role"] = item["my_role"] or Role.owner
     return items, cursor
 
 

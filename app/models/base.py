@@ -49,7 +49,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
         # asyncpg already returns timestamptz as datetimes in UTC: nothing to do per value
         # (this runs for every date-time of every row read).
-        if dialect.name == "postgresql":
+        if dialect.driver == "asyncpg":
             return None
         return super().result_processor(dialect, coltype)
 

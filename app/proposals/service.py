@@ -46,22 +46,21 @@ from app.roadmap.schemas import ActionItemCreate
 from app.roadmap.service import check_links, create_action_item
 
 
-def _is_author(ctx: GroupContext, proposal: Proposal) -> bool:
-    return proposal.author_id == ctx.user.id and ctx.has_role(Role.member)
+def _is_author(ctx: GroupContext, author_id: uuid.UUID | None) -> bool:
+    return author_id == ctx.user.id and ctx.has_role(Role.member)
 
 
-def allowed_for(ctx: GroupContext, proposal: Proposal) -> list[ProposalState]:
+def _allowed(
+    ctx: GroupContext, state: ProposalState, author_id: uuid.UUID | None
+) -> list[ProposalState]:
+    """The states the caller may move a proposal in `state` by `author_id` to."""
     return allowed_targets(
-        proposal.state,
-        is_author=_is_author(ctx, proposal),
-        is_moderator=ctx.has_role(Role.moderator),
+        state, is_author=_is_author(ctx, author_id), is_moderator=ctx.has_role(Role.moderator)
     )
 
 
-def _allowed(ctx: GroupContext, state: ProposalState, author_id: uuid.UUID | None) -> list[str]:
-    is_author = author_id == ctx.user.id and ctx.has_role(Role.member)
-    targets = allowed_targets(state, is_author=is_author, is_moderator=ctx.has_role(Role.moderator))
-    return [t.value for t in targets]
+def allowed_for(ctx: GroupContext, proposal: Proposal) -> list[ProposalState]:
+    return _allowed(ctx, proposal.state, proposal.author_id)
 
 
 def proposal_read(proposal: Proposal, ctx: GroupContext) -> ProposalRead:
@@ -138,7 +137,7 @@ async def update_proposal(
     if ctx.has_role(Role.moderator):
         if proposal.state in FINAL_STATES:
             raise Conflict(f"A {proposal.state.value} proposal can no longer be edited")
-    elif _is_author(ctx, proposal):
+    elif _is_author(ctx, proposal.author_id):
         if proposal.state not in AUTHOR_EDITABLE:
             raise Conflict("Authors edit their proposal only before its review starts")
     else:
@@ -175,7 +174,9 @@ async def transition(
             extra={"allowed": allowed},
         )
     if not may_make(
-        move, is_author=_is_author(ctx, proposal), is_moderator=ctx.has_role(Role.moderator)
+        move,
+        is_author=_is_author(ctx, proposal.author_id),
+        is_moderator=ctx.has_role(Role.moderator),
     ):
         raise Forbidden(
             f"Only the {move.actor.value} may move a {proposal.state.value} proposal to "

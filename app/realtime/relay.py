@@ -97,28 +97,33 @@ class Relay:
         listener = asyncio.create_task(self._listen_for_wakeups(), name="relay-wake-listener")
         loop = asyncio.get_running_loop()
         renewed = last_pass = 0.0
+
+        async def hold_lease() -> bool:
+            """Renew the lease when a third of it has passed (not at every wake-up, which
+            comes with every commit), or try to take it; whether this relay holds it."""
+            nonlocal renewed
+            now = loop.time()
+            if self.is_leader and now - renewed >= lease_seconds / 3:
+                try:
+                    await lock.reacquire()
+                    renewed = now
+                except LockError:
+                    log.warning("relay lease lost")
+                    self.is_leader = False
+            if not self.is_leader:
+                self.is_leader = bool(await lock.acquire(blocking=False))
+                if self.is_leader:
+                    renewed = now
+                    log.info("relay lease acquired by %s", self.instance_id)
+            return self.is_leader
+
         try:
             while True:
                 try:
-                    now = loop.time()
-                    # The lease lasts `lease_seconds`; renewing it a few times per lease is
-                    # enough (not once per wake-up, which comes with every commit).
-                    if self.is_leader and now - renewed >= lease_seconds / 3:
-                        try:
-                            await lock.reacquire()
-                            renewed = now
-                        except LockError:
-                            log.warning("relay lease lost")
-                            self.is_leader = False
-                    if not self.is_leader:
-                        self.is_leader = bool(await lock.acquire(blocking=False))
-                        if self.is_leader:
-                            renewed = now
-                            log.info("relay lease acquired by %s", self.instance_id)
-                    if self.is_leader:
-                        while await self.publish_pending() == BATCH_SIZE:
-                            pass
-                        last_pass = loop.time()
+                    # A long backlog is drained batch by batch, the lease renewed in between.
+                    while await hold_lease() and await self.publish_pending() == BATCH_SIZE:
+                        pass
+                    last_pass = loop.time()
                 except (RedisError, OSError) as exc:
                     # Redis is away: nothing can be published; the rows wait in the table.
                     log.warning("relay: redis unavailable (%s)", type(exc).__name__)

@@ -31,7 +31,13 @@ from app.core.schemas import Stored, fields_of
 from app.models import ActionItem, FocusArea, Meeting, Membership
 from app.models import Proposal as ProposalModel
 from app.models.base import table_of
-from app.roadmap.schemas import CLOSED_STATUSES, ActionItemFilters, ActionItemRead, today
+from app.roadmap.schemas import (
+    CLOSED_STATUSES,
+    ActionItemFilters,
+    ActionItemRead,
+    is_overdue,
+    today,
+)
 
 items = table_of(ActionItem)
 memberships = table_of(Membership)
@@ -46,12 +52,8 @@ READ_FIELDS = fields_of(ActionItemRead)
 ITEM_COLUMNS = [items.c[name] for name in ITEM_FIELDS]
 
 
-def is_overdue(due: date | None, status: Any, on: date) -> bool:
-    return due is not None and due < on and status not in CLOSED_STATUSES
-
-
 def _with_overdue(item: dict[str, Any], on: date | None = None) -> dict[str, Any]:
-    item["overdue"] = is_overdue(item["due_date"], item["status"], on or today())
+    item["overdue"] = is_overdue(item["due_date"], item["status"], on)
     return item
 
 

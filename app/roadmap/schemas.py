@@ -18,6 +18,11 @@ def today() -> date:
     return utcnow().date()
 
 
+def is_overdue(due: date | None, status: object, on: date | None = None) -> bool:
+    """Due date passed (in UTC; `on` defaults to today) and neither done nor cancelled."""
+    return due is not None and due < (on or today()) and status not in CLOSED_STATUSES
+
+
 class ActionItemFields(InputModel):
     """What any new action item may say; ActionItemCreate adds the links."""
 
@@ -73,11 +78,7 @@ class ActionItemRead(OutputModel):
 
     @computed_field(description="due date passed (UTC) and status neither done nor cancelled")
     def overdue(self) -> bool:
-        return (
-            self.due_date is not None
-            and self.due_date < today()
-            and self.status not in CLOSED_STATUSES
-        )
+        return is_overdue(self.due_date, self.status)
 
 
 class FocusAreaBrief(OutputModel):
