@@ -85,6 +85,14 @@ async def events_of(
         after = int(page["next_cursor"])
 
 
+async def events_about(
+    client: httpx.AsyncClient, user: TestUser, group_id: str, subject_id: str
+) -> list[dict[str, Any]]:
+    """The group's events about one subject, in seq order."""
+    events = await events_of(client, user, group_id)
+    return [e for e in events if e["subject"]["id"] == subject_id]
+
+
 async def eventually(check: Any, timeout: float = 20, interval: float = 0.05) -> Any:
     """Poll `await check()` until it returns something truthy, and return that.
 

@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import bindparam, select, update
 
-from app.core.events import Change, write_events
+from app.core.events import Change, RecordedEvent, write_events
 from app.models import Event, FocusArea, Group
 from app.models.base import table_of, utcnow
 from tests.helpers import make_group, make_user
@@ -36,23 +36,29 @@ async def _history(app: FastAPI, group_id: uuid.UUID) -> tuple[int, list[int]]:
         return last_seq, list(seqs)
 
 
+async def _rename(
+    app: FastAPI, group_id: uuid.UUID, area_id: uuid.UUID, title: str, *, events: int
+) -> list[RecordedEvent] | None:
+    """Rename a focus area and record `events` events about it, in one write."""
+    async with app.state.engine.begin() as conn:
+        return await write_events(
+            conn,
+            group_id=group_id,
+            actor_id=None,
+            subject_type="focus_area",
+            subject_id=area_id,
+            events=[("focus_area.updated", {"why": "test"})] * events,
+            change=Change(RENAME, {"f_id": area_id, "f_title": title, "f_now": utcnow()}),
+        )
+
+
 async def test_a_change_touching_no_row_writes_no_event(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     owner = await make_user(client, "owner")
     group_id = uuid.UUID((await make_group(client, owner))["id"])
     before = await _history(app, group_id)
-    events = [("focus_area.updated", {"why": "test"})]
-    async with app.state.engine.begin() as conn:
-        recorded = await write_events(
-            conn,
-            group_id=group_id,
-            actor_id=None,
-            subject_type="focus_area",
-            subject_id=uuid.uuid4(),
-            events=events,
-            change=Change(RENAME, {"f_id": uuid.uuid4(), "f_title": "nobody", "f_now": utcnow()}),
-        )
+    recorded = await _rename(app, group_id, uuid.uuid4(), "nobody", events=1)
     assert recorded is None
     assert await _history(app, group_id) == before  # no event, no seq taken
 
@@ -60,16 +66,7 @@ async def test_a_change_touching_no_row_writes_no_event(
         f"/groups/{group_id}/focus-areas", json={"title": "Area"}, headers=owner.headers
     )
     area_id = uuid.UUID(r.json()["id"])
-    async with app.state.engine.begin() as conn:
-        recorded = await write_events(
-            conn,
-            group_id=group_id,
-            actor_id=None,
-            subject_type="focus_area",
-            subject_id=area_id,
-            events=events * 2,
-            change=Change(RENAME, {"f_id": area_id, "f_title": "Renamed", "f_now": utcnow()}),
-        )
+    recorded = await _rename(app, group_id, area_id, "Renamed", events=2)
     assert recorded is not None and [e.seq for e in recorded] == [4, 5]
     last_seq, seqs = await _history(app, group_id)
     assert last_seq == 5 and seqs == [1, 2, 3, 4, 5]

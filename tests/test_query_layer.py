@@ -21,7 +21,7 @@ from app.models import ActionItem, Event, Group, Meeting, Notification, Proposal
 from app.notifications.schemas import NotificationRead
 from app.proposals.schemas import ProposalRead
 from app.roadmap.schemas import ActionItemRead
-from tests.helpers import events_of
+from tests.helpers import events_about, events_of
 from tests.roadmap_helpers import create_item, create_proposal, make_team, patch_item
 from tests.test_meetings import create_meeting
 
@@ -73,11 +73,7 @@ async def test_action_item_answers_are_the_read_model_of_the_row(
     assert [i for i in r.json()["items"] if i["id"] == item["id"]] == [expected]
 
     # The events carry the same shape (their data is what integrations receive).
-    events = [
-        e
-        for e in await events_of(client, team.owner, team.group_id)
-        if e["subject"]["id"] == item["id"]
-    ]
+    events = await events_about(client, team.owner, team.group_id, item["id"])
     assert [e["type"] for e in events] == [
         "action_item.created",
         "action_item.assigned",
