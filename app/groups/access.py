@@ -20,12 +20,13 @@ under the lock). Routes take it as a dependency:
 
 from __future__ import annotations
 
+import enum
 import inspect
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, partial
 from typing import Annotated, Any, Generic, NoReturn, TypeVar
 
 from fastapi import Depends, Path, Request
@@ -192,94 +193,98 @@ class ObjectKind:
 # --- the statements -------------------------------------------------------------------------
 
 
-def _access_from(source: Any, is_api_key: bool) -> Any:
-    """`source` (whose rows carry `groups`) joined with the caller and their membership."""
+class Lock(enum.Enum):
+    """What an access statement locks: nothing (a read), the group row, or the group row and
+    the caller's membership row (a write by a member: see `_locked_row`)."""
+
+    NONE = "none"
+    GROUP = "group"
+    MEMBER = "member"
+
+
+def _access_from(source: Any, is_api_key: bool, lock: Lock) -> Any:
+    """`source` (whose rows carry `groups`) joined with the caller and their membership; an
+    inner join where the membership is locked (PostgreSQL locks no row of an outer join's
+    nullable side)."""
     caller, _ = credential_source(is_api_key)
-    return source.join(caller, credential_condition(is_api_key)).outerjoin(
-        memberships,
-        and_(memberships.c.group_id == groups.c.id, memberships.c.user_id == users.c.id),
+    on = and_(memberships.c.group_id == groups.c.id, memberships.c.user_id == users.c.id)
+    joined = source.join(caller, credential_condition(is_api_key))
+    return (
+        joined.join(memberships, on) if lock is Lock.MEMBER else joined.outerjoin(memberships, on)
     )
 
 
-# Writes also read the group's `last_seq` as the statement's snapshot saw it. The locked group
-# row is re-read at its newest version if the statement had to wait for the lock, but the
-# other rows of the join (the caller's membership) are not: when the two `last_seq`s differ,
-# some write of the group committed meanwhile — a role change, perhaps — and the statement
-# runs once more, now holding the lock, on a fresh snapshot (`_execute_locked`).
-_seen = groups.alias("seen")
-_SEEN_LAST_SEQ = (
-    select(_seen.c.last_seq).where(_seen.c.id == groups.c.id).scalar_subquery().label("g_seen")
-)
-
-
-def _access_columns(is_api_key: bool, write: bool) -> list[Any]:
-    """The caller, the group, their role — and for a write the snapshot's `last_seq`; the
-    object's columns follow at `_object_start(write)`."""
+def _access_columns(is_api_key: bool) -> list[Any]:
     _, columns = credential_source(is_api_key)
-    return [*columns, *GROUP_COLUMNS, _ROLE, *([_SEEN_LAST_SEQ] if write else [])]
+    return [*columns, *GROUP_COLUMNS, _ROLE]
 
 
-def _object_start(write: bool) -> int:
-    return _GROUP_END + (2 if write else 1)
+def _locking(stmt: Select[Any], lock: Lock, *objects: Table) -> Select[Any]:
+    """The rows to lock, in the order every writer takes them: the group, the caller's
+    membership, the object (PostgreSQL locks the rows of `FOR UPDATE OF` in the order listed).
+    Each is then read at its newest committed version, even if the statement had to wait for
+    another writer's commit — so the role and the object are read under the lock, in one
+    statement."""
+    if lock is Lock.NONE:
+        return stmt
+    member = [memberships] if lock is Lock.MEMBER else []
+    return stmt.with_for_update(of=[groups, *member, *objects])
 
 
 @cache
-def _group_statement(is_api_key: bool, write: bool) -> Select[Any]:
+def _group_statement(is_api_key: bool, lock: Lock) -> Select[Any]:
     stmt = (
-        select(*_access_columns(is_api_key, write))
-        .select_from(_access_from(groups, is_api_key))
+        select(*_access_columns(is_api_key))
+        .select_from(_access_from(groups, is_api_key, lock))
         .where(groups.c.id == bindparam("group_id"))
     )
-    return stmt.with_for_update(of=groups) if write else stmt
+    return _locking(stmt, lock)
 
 
 @cache
-def _object_group_statement(kind: ObjectKind, is_api_key: bool) -> Select[Any]:
-    """For a write: the caller's access to the object's group, locked (the object follows)."""
+def _object_group_statement(kind: ObjectKind, is_api_key: bool, lock: Lock) -> Select[Any]:
+    """For a write of an ORM kind: the caller's access to the object's group, locked (the
+    object follows in a statement of its own)."""
     source, group_id = kind.with_group_id
     of_object = (
         select(group_id).select_from(source).where(kind.table.c.id == bindparam("object_id"))
     )
-    return (
-        select(*_access_columns(is_api_key, True))
-        .select_from(_access_from(groups, is_api_key))
+    stmt = (
+        select(*_access_columns(is_api_key))
+        .select_from(_access_from(groups, is_api_key, lock))
         .where(groups.c.id == of_object.scalar_subquery())
-        .with_for_update(of=groups)
     )
+    return _locking(stmt, lock)
 
 
 @cache
-def _object_statement(kind: ObjectKind, is_api_key: bool, write: bool = False) -> Select[Any]:
+def _object_statement(kind: ObjectKind, is_api_key: bool, lock: Lock) -> Select[Any]:
     """The caller's access and the object itself, in one statement (a read, or a write of a
-    Core kind: see `_locked`)."""
+    Core kind, which then also locks the object's row)."""
     with_group, group_id = kind.with_group_id
     source = with_group.join(groups, groups.c.id == group_id)
     target = [kind.load] if kind.is_orm else kind.columns
     stmt = (
-        select(*_access_columns(is_api_key, write), *target)
-        .select_from(_access_from(source, is_api_key))
+        select(*_access_columns(is_api_key), *target)
+        .select_from(_access_from(source, is_api_key, lock))
         .where(kind.table.c.id == bindparam("object_id"))
     )
-    return _locked(stmt, kind) if write else stmt
-
-
-def _locked(stmt: Select[Any], kind: ObjectKind) -> Select[Any]:
-    """Lock the group row, then the object's, in this order (PostgreSQL takes the rows of
-    `FOR UPDATE OF` in the order listed, the same order as every other writer: group first).
-    Both rows are then read at their latest committed version, even if this statement had to
-    wait for another writer's commit, so the object is read under the lock in one statement."""
-    return stmt.with_for_update(of=[groups, kind.table])
+    return _locking(stmt, lock, kind.table)
 
 
 # --- deciding -----------------------------------------------------------------------------
 
 
-async def _execute_locked(tx: Tx, stmt: Select[Any], params: dict[str, Any]) -> Row[Any] | None:
-    """Run a write's access statement; run it again if a write of the group committed while
-    it waited for the lock (see `_SEEN_LAST_SEQ`): then every row it read is current."""
-    row = await _first(tx, stmt, params)
-    if row is not None and row.g_seen != row.g_last_seq:
-        row = await _first(tx, stmt, params)
+async def _locked_row(
+    tx: Tx, statement: Callable[[Lock], Select[Any]], params: dict[str, Any]
+) -> Row[Any] | None:
+    """A write's access row, read under the locks. Locking the caller's membership too makes
+    a role changed (or a membership ended) while this write waited for the group's lock count
+    as committed. A caller without a membership (an admin, or someone to be refused) is read
+    with the group's lock alone, in a second statement."""
+    row = await _first(tx, statement(Lock.MEMBER), params)
+    if row is None:
+        row = await _first(tx, statement(Lock.GROUP), params)
     return row
 
 
@@ -333,8 +338,10 @@ async def authorize_group(
     """The caller's context in the group, checked to hold `need` (and locked for a write)."""
     is_api_key, params = _credential_or_401(settings, token)
     params["group_id"] = group_id
-    stmt = _group_statement(is_api_key, write)
-    row = await (_execute_locked(tx, stmt, params) if write else _first(tx, stmt, params))
+    if write:
+        row = await _locked_row(tx, partial(_group_statement, is_api_key), params)
+    else:
+        row = await _first(tx, _group_statement(is_api_key, Lock.NONE), params)
     if row is None:
         await _missing(tx, settings, token, not_found)
     return await _context(tx, row, need=need, write=write, not_found=not_found)
@@ -354,7 +361,7 @@ async def authorize_object(
     is_api_key, params = _credential_or_401(settings, token)
     params["object_id"] = object_id
     if not write:
-        stmt = _object_statement(kind, is_api_key)
+        stmt = _object_statement(kind, is_api_key, Lock.NONE)
         if kind.is_orm:
             row = (await tx.session().execute(stmt, params)).first()
         else:
@@ -364,15 +371,15 @@ async def authorize_object(
         ctx = await _context(tx, row, need=need, write=False, not_found=kind.not_found)
         if kind.is_orm:
             return Loaded(ctx, row[-1])
-        return Loaded(ctx, kind.load.from_row(row[_object_start(False) :]))
+        return Loaded(ctx, kind.load.from_row(row[_GROUP_END + 1 :]))
     if not kind.is_orm:
-        row = await _execute_locked(tx, _object_statement(kind, is_api_key, True), params)
+        row = await _locked_row(tx, partial(_object_statement, kind, is_api_key), params)
         if row is None:
             await _missing(tx, settings, token, kind.not_found)
         ctx = await _context(tx, row, need=need, write=True, not_found=kind.not_found)
-        return Loaded(ctx, kind.load.from_row(row[_object_start(True) :]))
+        return Loaded(ctx, kind.load.from_row(row[_GROUP_END + 1 :]))
     # ORM kinds: lock the group, then load the entity under the lock (a second statement).
-    row = await _execute_locked(tx, _object_group_statement(kind, is_api_key), params)
+    row = await _locked_row(tx, partial(_object_group_statement, kind, is_api_key), params)
     if row is None:
         await _missing(tx, settings, token, kind.not_found)
     ctx = await _context(tx, row, need=need, write=True, not_found=kind.not_found)
@@ -388,8 +395,10 @@ async def authorize_user(
     """`authorize_group` for a user known by id rather than a token (a websocket's user, a
     job acting for someone): 401 if the user is gone or deactivated."""
     params = {"credential": user_id, "group_id": group_id}
-    stmt = _group_statement(False, write)
-    row = await (_execute_locked(tx, stmt, params) if write else _first(tx, stmt, params))
+    if write:
+        row = await _locked_row(tx, partial(_group_statement, False), params)
+    else:
+        row = await _first(tx, _group_statement(False, Lock.NONE), params)
     if row is None:
         raise NotFound("Group not found")
     return await _context(tx, row, need=need, write=write, not_found="Group not found")
