@@ -4,6 +4,8 @@ the shape the OpenAPI document promises — field for field, date-times and all.
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from datetime import date, timedelta
 from typing import Any
@@ -21,7 +23,7 @@ from app.models import ActionItem, Event, Group, Meeting, Notification, Proposal
 from app.notifications.schemas import NotificationRead
 from app.proposals.schemas import ProposalRead
 from app.roadmap.schemas import ActionItemRead
-from tests.helpers import events_about, events_of
+from tests.helpers import events_about, events_of, make_user
 from tests.roadmap_helpers import create_item, create_proposal, make_team, patch_item
 from tests.test_meetings import create_meeting
 
@@ -142,3 +144,17 @@ async def test_inbox_answers_are_the_read_models_of_the_rows(
     assert r.json()["items"] == [_as_read(NotificationRead, note)]
     r = await client.get("/notifications/unread-count", headers=team.member.headers)
     assert r.json() == {"count": 1}
+
+
+async def test_a_tampered_cursor_is_a_400_not_a_500(client: httpx.AsyncClient) -> None:
+    """Cursors are opaque, but a client can still build one: a date-time without an offset
+    (ours always carry one) is refused like any other malformed cursor."""
+    user = await make_user(client, "cursor")
+    r = await client.get("/groups", params={"limit": 1}, headers=user.headers)
+    assert r.status_code == 200
+    for created_at in ("2026-01-01T00:00:00", "not a date"):
+        raw = json.dumps([created_at, str(uuid.uuid4())]).encode()
+        cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        r = await client.get("/groups", params={"cursor": cursor}, headers=user.headers)
+        assert r.status_code == 400, r.text
+        assert r.json()["errors"] == [{"loc": ["query", "cursor"]}]

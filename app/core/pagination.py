@@ -61,7 +61,10 @@ def decode_cursor(cursor: str, kinds: Sequence[type]) -> list[Any]:
         out: list[Any] = []
         for kind, part in zip(kinds, parts, strict=True):
             if kind is datetime:
-                out.append(datetime.fromisoformat(part))
+                moment = datetime.fromisoformat(part)
+                if moment.tzinfo is None:  # ours always carry their offset: tampered
+                    raise ValueError("a cursor's date-time has an offset")
+                out.append(moment)
             elif kind is uuid.UUID:
                 out.append(uuid.UUID(part))
             elif kind is int:
