@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -110,6 +111,12 @@ def worker() -> None:
     from workers.settings import build_worker
 
     settings = _settings()
+    # The event loop the API runs on (uvicorn picks uvloop): ~10 % less CPU per webhook call
+    # than asyncio's own loop (bench/README.md).
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        asyncio.set_event_loop(uvloop.new_event_loop())
     build_worker(settings).run()
 
 

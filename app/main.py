@@ -102,7 +102,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.run_worker_in_process:
             from workers.settings import build_worker, stop_worker
 
-            worker = build_worker(settings, handle_signals=False)
+            worker = build_worker(
+                settings, handle_signals=False, metrics_registry=app.state.metrics.registry
+            )
             worker_task = asyncio.create_task(worker.main(), name="arq-worker")
         # Everything built so far (modules, routes, compiled statements, settings) lives as
         # long as the process: keep it out of the cyclic collector's full passes, which

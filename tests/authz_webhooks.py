@@ -10,7 +10,7 @@ from sqlmodel import col
 
 from app.events.dispatch import Dispatcher
 from app.models import Event
-from app.webhooks.tasks import handle_event
+from app.webhooks.tasks import handle_events
 from tests.authz_base import API, Case, World, json_body, owner_write
 
 HOOK = f"{API}/webhooks/{{webhook_id}}"
@@ -37,7 +37,7 @@ async def build(client: httpx.AsyncClient, world: World) -> None:
         settings=app.state.settings,
         session_factory=app.state.session_factory,
         redis=app.state.redis,
-        handlers=[handle_event],
+        handlers=[handle_events],
     )
     async with app.state.session_factory() as session:
         event_id = (

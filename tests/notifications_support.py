@@ -21,7 +21,7 @@ from sqlmodel import col
 from app.core.config import Settings
 from app.events.dispatch import Dispatcher
 from app.models import Event
-from app.notifications.tasks import handle_event
+from app.notifications.tasks import handle_events
 from tests.helpers import TestUser
 
 
@@ -98,7 +98,7 @@ def make_dispatcher(app: FastAPI, settings: Settings | None = None) -> Dispatche
         settings=settings,
         session_factory=app.state.session_factory,
         redis=app.state.redis,
-        handlers=[handle_event],
+        handlers=[handle_events],
         jobs=jobs_pool(app),
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 
 import httpx
@@ -30,11 +30,14 @@ class Recorder:
         self.committed: list[uuid.UUID] = []
         self.changed = asyncio.Event()
 
-    async def handle(self, session: AsyncSession, event: Event, ctx: DispatchContext) -> None:
-        self.seen.append(event.id)
+    async def handle(
+        self, session: AsyncSession, batch: Sequence[Event], ctx: DispatchContext
+    ) -> None:
+        ids = [event.id for event in batch]
+        self.seen += ids
 
         async def after() -> None:
-            self.committed.append(event.id)
+            self.committed += ids
             self.changed.set()
 
         ctx.after_commit.append(after)

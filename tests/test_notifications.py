@@ -18,7 +18,7 @@ from app.events.dispatch import DispatchContext, Dispatcher
 from app.models import Event, Notification
 from app.models.base import utcnow
 from app.notifications.rules import NOTIFIABLE_TYPES
-from app.notifications.tasks import handle_event
+from app.notifications.tasks import handle_events
 from tests.helpers import TestUser, add_member, make_group, make_user
 from tests.notifications_support import (
     create_item,
@@ -224,7 +224,7 @@ async def test_handling_an_event_twice_creates_one_notification(
     for _ in range(2):
         ctx = DispatchContext(settings=app.state.settings, redis=app.state.redis)
         async with factory() as session, session.begin():
-            await handle_event(session, event, ctx)
+            await handle_events(session, [event], ctx)
     async with factory() as session:
         count = await session.execute(
             select(func.count()).where(col(Notification.event_id) == event.id)

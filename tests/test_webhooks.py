@@ -380,16 +380,47 @@ async def test_retry_after_is_honoured(
     assert (second - first).total_seconds() >= 2
 
 
+async def _only_this_group_pending(app: FastAPI, group_id: str) -> None:
+    """Earlier tests of the module leave deliveries retrying; these tests drive the queue by
+    hand and must find only their own."""
+    from sqlalchemy import update
+    from sqlmodel import col
+
+    from app.models import DeliveryStatus, WebhookDelivery
+
+    async with app.state.session_factory() as session, session.begin():
+        await session.execute(
+            update(WebhookDelivery)
+            .where(
+                col(WebhookDelivery.status) == DeliveryStatus.pending,
+                col(WebhookDelivery.group_id) != UUID(group_id),
+            )
+            .values(status=DeliveryStatus.failed)
+        )
+
+
+def _deliverer(app: FastAPI, **changes: Any) -> Any:
+    from app.webhooks.deliverer import Deliverer
+    from app.webhooks.delivery import HttpClients
+
+    state = app.state
+    settings = state.settings.model_copy(update=changes)
+    return Deliverer(
+        settings=settings,
+        engine=state.engine,
+        redis=state.redis,
+        http=HttpClients(settings, shards=1),
+    )
+
+
 async def test_a_delivery_held_behind_an_undispatched_event_is_restarted_by_its_dispatch(
     wh_app: FastAPI, wh_client: httpx.AsyncClient, receiver: Receiver
 ) -> None:
-    """Two workers can dispatch a group's events out of order. A delivery of event N+1 that
-    tried to go before event N was dispatched is held back, and N's dispatch restarts it
-    (rather than leaving it to the periodic sweep)."""
-    from arq.jobs import Job, JobStatus
-
-    from app.realtime.keys import RedisKeys
-    from app.webhooks import service
+    """Two workers can dispatch a group's events out of order. A delivery of event N+1 is
+    held back while event N is not dispatched, and N's dispatch wakes the deliverer for it
+    (rather than leaving it to the next poll)."""
+    import asyncio
+    import contextlib
 
     owner, gid = await _setup(wh_client)
     await _hook(wh_client, owner, gid, receiver.url("/created"), ["focus_area.created"])
@@ -404,23 +435,31 @@ async def test_a_delivery_held_behind_an_undispatched_event_is_restarted_by_its_
     assert r.status_code == 200, r.text
     *before, created, updated = await events_of(wh_client, owner, gid)
     assert (created["type"], updated["type"]) == ("focus_area.created", "focus_area.updated")
+    await _only_this_group_pending(wh_app, gid)
 
-    state = wh_app.state
+    # No worker runs here: this test plays the dispatchers, N+1 before N, and runs a
+    # deliverer that would not look again on its own for a minute.
+    deliverer = _deliverer(wh_app, webhook_poll_seconds=60)
     dispatcher = _dispatcher(wh_app)
-    # No worker runs here: this test plays the dispatchers, N+1 before N.
+    dispatcher.wake_deliverer = deliverer.wake
     for event in before:
         assert await dispatcher.dispatch(UUID(event["id"]))
     assert await dispatcher.dispatch(UUID(updated["id"]))
-    async with state.session_factory() as session, session.begin():
-        (held,) = await service.first_due_after(session, UUID(gid), created["seq"] - 1)
-        assert await service.claim(session, held[0], 10) is None  # N is not dispatched yet
+    runner = asyncio.create_task(deliverer.run())
+    try:
+        await asyncio.wait_for(deliverer.idle.wait(), 10)
+        assert deliverer.in_flight == {} and receiver.received == []  # N+1 is held back
 
-    assert await dispatcher.dispatch(UUID(created["id"]))
-    queue = RedisKeys(state.settings.redis_prefix).arq_queue
-    restart = Job(f"whd:{held[0]}:0:after{created['seq']}", state.jobs, _queue_name=queue)
-    assert await restart.status() == JobStatus.queued
-    async with state.session_factory() as session, session.begin():
-        assert (await service.claim(session, held[0], 10)) is not None
+        assert await dispatcher.dispatch(UUID(created["id"]))
+        (first,) = await receiver.wait_for("/created", 1, timeout=10)
+        (second,) = await receiver.wait_for("/updated", 1, timeout=10)
+    finally:
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+        await deliverer.http.aclose()
+    assert json.loads(first.body)["data"]["id"] == created["id"]
+    assert json.loads(second.body)["data"]["id"] == updated["id"]
 
 
 async def test_a_stalled_workers_late_outcome_does_not_undo_the_takeover(
@@ -429,8 +468,10 @@ async def test_a_stalled_workers_late_outcome_does_not_undo_the_takeover(
     """A worker stalls past its lease; another claims the delivery and succeeds. The first
     one's late failure is logged as an attempt but neither reschedules the delivery nor marks
     a healthy endpoint as failing."""
+    from app.core.db import Tx
     from app.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
-    from app.webhooks import service
+    from app.models.base import utcnow
+    from app.webhooks import queue
     from app.webhooks.delivery import Outcome
 
     owner, gid = await _setup(wh_client)
@@ -439,31 +480,29 @@ async def test_a_stalled_workers_late_outcome_does_not_undo_the_takeover(
     dispatcher = _dispatcher(wh_app)
     for event in await events_of(wh_client, owner, gid):
         assert await dispatcher.dispatch(UUID(event["id"]))
-    factory, settings = wh_app.state.session_factory, wh_app.state.settings
-    async with factory() as session, session.begin():
-        ((delivery_id, _),) = await service.first_due_after(session, UUID(gid), 0)
+    await _only_this_group_pending(wh_app, gid)
+    engine, settings = wh_app.state.engine, wh_app.state.settings
 
-    async def record(status_code: int) -> datetime | None:
-        async with factory() as session, session.begin():
-            delivery = await session.get(WebhookDelivery, delivery_id, with_for_update=True)
-            assert delivery is not None
-            endpoint = await session.get(WebhookEndpoint, delivery.endpoint_id)
-            assert endpoint is not None
-            return await service.record_outcome(
-                session=session,
-                settings=settings,
-                delivery=delivery,
-                endpoint=endpoint,
-                outcome=Outcome(status_code=status_code, duration_ms=5),
-            )
+    async def claim(lease: float) -> queue.Claim:
+        async with engine.begin() as conn:
+            (taken,) = await queue.claim(conn, limit=10, lease_seconds=lease, now=utcnow())
+        return taken
 
-    for lease in (-1.0, 10.0):  # the first claimer's lease is over at once: it "stalled"
-        async with factory() as session, session.begin():
-            assert await service.claim(session, delivery_id, lease) is not None
-    assert await record(200) is None  # the second claimer succeeds
-    assert await record(500) is None  # the stalled one fails late: no retry
+    async def record(claimed: queue.Claim, status_code: int) -> queue.Recorded:
+        outcome = Outcome(status_code=status_code, duration_ms=5)
+        finished = queue.Finished(claimed, outcome, utcnow())
+        async with engine.begin() as conn:
+            return await queue.record(Tx(conn, owned=False), settings, [finished], utcnow())
 
-    async with factory() as session:
+    stalled = await claim(-1.0)  # the first claimer's lease is over at once: it "stalled"
+    takeover = await claim(10.0)
+    assert takeover.delivery_id == stalled.delivery_id
+    assert (await record(takeover, 200)).results == {"succeeded": 1}
+    late = await record(stalled, 500)  # the stalled one fails late: no retry
+    assert (late.results, late.retry_at) == ({"superseded": 1}, [])
+
+    delivery_id = takeover.delivery_id
+    async with wh_app.state.session_factory() as session:
         delivery = await session.get(WebhookDelivery, delivery_id)
         assert delivery is not None
         endpoint = await session.get(WebhookEndpoint, delivery.endpoint_id)

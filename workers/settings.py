@@ -1,7 +1,7 @@
 """The arq worker: which jobs and cron jobs run, and the resources they share (ctx).
 
-Besides jobs, the worker runs the dispatcher (events → notifications and webhook deliveries)
-and its sweep as long-lived tasks.
+Besides jobs, the worker runs three long-lived tasks: the dispatcher (events → notifications
+and webhook deliveries), its sweep, and the webhook deliverer (due deliveries → HTTP calls).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 from arq import cron, func
 from arq.connections import RedisSettings
 from arq.worker import Worker
+from prometheus_client import CollectorRegistry, start_http_server
 
 from app.core import tasks as core_tasks
 from app.core.config import Settings
@@ -23,7 +24,10 @@ from app.events.dispatch import Dispatcher, Handler
 from app.notifications import tasks as notification_tasks
 from app.realtime.keys import RedisKeys
 from app.webhooks import tasks as webhook_tasks
-from app.webhooks.delivery import http_client
+from app.webhooks.deliverer import Deliverer
+from app.webhooks.delivery import HttpClients
+from app.webhooks.metrics import DeliveryMetrics
+from app.webhooks.ssrf import system_resolver
 
 log = logging.getLogger(__name__)
 
@@ -45,38 +49,21 @@ CRON_JOBS = [
     cron(notification_tasks.send_daily_digests, minute={0}),
 ]
 # Event handlers, in the order they run inside each event's dispatch transaction.
-HANDLERS: list[Handler] = [notification_tasks.handle_event, webhook_tasks.handle_event]
+HANDLERS: list[Handler] = [notification_tasks.handle_events, webhook_tasks.handle_events]
 
 
 async def _sweep_forever(ctx: dict[str, Any], every: float) -> None:
-    """What Redis lost, the database still knows: undispatched events, owed deliveries."""
+    """What Redis lost, the database still knows: events published but never dispatched.
+    (Webhook deliveries need no sweep: the deliverer reads its queue from the database.)"""
     dispatcher: Dispatcher = ctx["dispatcher"]
     while True:
         try:
             swept = await dispatcher.sweep()
             if swept:
                 log.info("dispatch sweep: %d events dispatched late", swept)
-            await webhook_tasks.sweep_deliveries(
-                ctx["session_factory"], ctx["redis"], ctx["settings"]
-            )
         except Exception:
             log.exception("sweep failed")
         await asyncio.sleep(every)
-
-
-def _functions(settings: Settings) -> list[Any]:
-    return [
-        *FUNCTIONS,
-        # keep_result=0: the job id is free again as soon as the attempt is done, so the
-        # next attempt (or an ordered follower) can be enqueued under its own id.
-        func(
-            webhook_tasks.deliver_webhook,
-            name=webhook_tasks.JOB,
-            timeout=webhook_tasks.CHAIN_SECONDS + 10,
-            keep_result=0,
-            max_tries=1000,
-        ),
-    ]
 
 
 async def stop_worker(worker: Worker, main_task: asyncio.Task[Any]) -> None:
@@ -115,25 +102,45 @@ async def _stop_background(ctx: dict[str, Any]) -> None:
 SHUTDOWN_STEP_SECONDS = 10.0
 
 
-def build_worker(settings: Settings, **overrides: Any) -> Worker:
+def build_worker(
+    settings: Settings, *, metrics_registry: CollectorRegistry | None = None, **overrides: Any
+) -> Worker:
+    """The worker; `metrics_registry`: where its metrics go (`wg serve` passes the API's, so
+    /metrics shows them); without one, `worker_metrics_port` serves a registry of its own."""
+
     async def on_startup(ctx: dict[str, Any]) -> None:
         engine = create_engine(settings)
         ctx["settings"] = settings
         ctx["engine"] = engine
         ctx["session_factory"] = create_session_factory(engine)
         ctx["wg_redis"] = create_redis(settings.effective_redis_url)
-        ctx["webhook_http"] = http_client(settings)
+        ctx["webhook_http"] = HttpClients(settings)
+        registry = metrics_registry
+        if registry is None:
+            registry = CollectorRegistry()
+            if settings.worker_metrics_port is not None:
+                start_http_server(settings.worker_metrics_port, registry=registry)
+        deliverer = Deliverer(
+            settings=settings,
+            engine=engine,
+            redis=ctx["wg_redis"],
+            http=ctx["webhook_http"],
+            resolver=ctx.get("resolver", system_resolver),
+            metrics=DeliveryMetrics(registry),
+        )
         dispatcher = Dispatcher(
             settings=settings,
             session_factory=ctx["session_factory"],
             redis=ctx["wg_redis"],
             handlers=HANDLERS,
             jobs=ctx["redis"],
+            wake_deliverer=deliverer.wake,
         )
-        ctx["dispatcher"] = dispatcher
+        ctx["dispatcher"], ctx["deliverer"] = dispatcher, deliverer
         ctx["background"] = [
             asyncio.create_task(dispatcher.run(), name="dispatcher"),
             asyncio.create_task(_sweep_forever(ctx, settings.dispatch_sweep_seconds), name="sweep"),
+            asyncio.create_task(deliverer.run(), name="webhook-deliverer"),
         ]
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
@@ -146,7 +153,7 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
             await ctx["engine"].dispose()
 
     options: dict[str, Any] = {
-        "functions": _functions(settings),
+        "functions": FUNCTIONS,
         "cron_jobs": CRON_JOBS,
         "redis_settings": RedisSettings.from_dsn(settings.effective_redis_url),
         "queue_name": RedisKeys(settings.redis_prefix).arq_queue,

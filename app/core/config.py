@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     dispatch_grace_seconds: float = 30.0
     dispatch_sweep_seconds: float = 15.0
     dispatch_claim_idle_seconds: float = 30.0
+    # Passes of the dispatcher are at least this far apart: under load, events gather into
+    # batches (one transaction each).
+    dispatch_batch_interval_seconds: float = 0.01
 
     # Webhooks (Standard Webhooks 1.0)
     # Seconds before each retry; a jitter of up to 10 % is added.
@@ -71,6 +74,16 @@ class Settings(BaseSettings):
     webhook_secret_overlap_seconds: float = 24 * 3600
     # Hosts (names or addresses) exempt from the SSRF guard, e.g. ["127.0.0.1"] in tests.
     webhook_allowed_hosts: list[str] = []
+    # Attempts one worker makes at once (an endpoint never has more than one in flight).
+    webhook_max_in_flight: int = 100
+    # The deliverer looks for due deliveries at least this often; dispatch and redeliveries
+    # wake it at once, and it wakes itself for the retries it scheduled.
+    webhook_poll_seconds: float = 1.0
+    # After an attempt ends, the deliverer waits this long for others, to record them together.
+    webhook_batch_interval_seconds: float = 0.002
+    # `wg worker` serves its metrics (deliveries, latency, queue depth) on this port when set;
+    # `wg serve` shows them in the API's /metrics.
+    worker_metrics_port: int | None = None
 
     # Email (SMTP). Without smtp_host no mail is sent; the in-app inbox works regardless.
     smtp_host: str | None = None

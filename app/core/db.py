@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Annotated, Any
 
 import orjson
@@ -240,6 +240,7 @@ class RequestTx:
         tx, conn = self.tx, self._conn
         if tx is None or conn is None:
             return
+        self.tx = self._conn = None  # done: a later use opens a new transaction
         try:
             await tx._finish()
             if not self.read_only:
@@ -258,6 +259,7 @@ class RequestTx:
         tx, conn = self.tx, self._conn
         if tx is None or conn is None:
             return
+        self.tx = self._conn = None
         try:
             # The connection may be the reason (gone mid-request): its return to the pool
             # rolls back anyway, so a failing rollback must not hide the original error.
@@ -266,6 +268,20 @@ class RequestTx:
                 await conn.rollback()
         finally:
             await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def autocommit(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection whose statements each commit on their own, for work that needs no
+    transaction around it (a single statement, or independent ones): no BEGIN and COMMIT
+    round trips on PostgreSQL. On SQLite, one short transaction instead: its pooled
+    connections keep their mode (see `_autocommit_reads`)."""
+    if engine.dialect.name == "sqlite":
+        async with engine.begin() as conn:
+            yield conn
+        return
+    async with engine.connect() as conn:
+        yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def _autocommit_reads(request: Request) -> bool:
@@ -300,6 +316,15 @@ async def request_tx(request: Request) -> Tx:
     if owner is None:
         raise RuntimeError("TxDep needs a route of the TransactionRoute class")
     return await owner.open()
+
+
+async def commit_early(request: Request) -> None:
+    """Commit the request's transaction now, before the route is done: a route that calls
+    out over the network must not hold a transaction (and its locks) while it waits. A later
+    use of the request's Tx opens a new transaction."""
+    owner: RequestTx | None = request.scope.get(_SCOPE_KEY)
+    if owner is not None:
+        await owner.commit()
 
 
 async def _request_session(tx: TxDep) -> AsyncSession:

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from app.models.base import JSONType, UTCDateTime, created_at_field, new_id
@@ -22,7 +22,16 @@ class Event(SQLModel, table=True):
         UniqueConstraint("group_id", "seq"),
         # The relay scans for unpublished rows; keep that scan cheap as history grows.
         Index("ix_events_unpublished", "published_at", "group_id", "seq"),
-        Index("ix_events_undispatched", "dispatched_at", "published_at"),
+        # Events not yet dispatched, by group and seq: the dispatcher's sweep, and the webhook
+        # claim's "no earlier event of the group still undispatched" check. Partial, so it
+        # holds only the few rows in flight however long the history.
+        Index(
+            "ix_events_undispatched",
+            "group_id",
+            "seq",
+            postgresql_where=text("dispatched_at IS NULL"),
+            sqlite_where=text("dispatched_at IS NULL"),
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)

@@ -4,7 +4,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Index, Text, UniqueConstraint
+from sqlalchemy import Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from app.models.base import (
@@ -52,6 +52,14 @@ class WebhookDelivery(SQLModel, table=True):
         UniqueConstraint("event_id", "endpoint_id"),
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
         Index("ix_webhook_deliveries_endpoint", "endpoint_id", "created_at"),
+        # Each endpoint's line of pending deliveries in seq order: its head is the one to send.
+        Index(
+            "ix_webhook_deliveries_line",
+            "endpoint_id",
+            "seq",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
@@ -61,7 +69,11 @@ class WebhookDelivery(SQLModel, table=True):
     seq: int
     status: DeliveryStatus = enum_field(DeliveryStatus, default=DeliveryStatus.pending)
     attempts: int = Field(default=0)
+    # When the next attempt may start; while an attempt runs, when its lease runs out.
     next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The lease of the attempt running now: only its holder's outcome moves the delivery on
+    # (a worker that stalled past its lease only logs its attempt).
+    lease_token: uuid.UUID | None = Field(default=None)
     last_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = created_at_field()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -55,10 +56,14 @@ async def enqueue_email(jobs: ArqRedis, settings: Settings, notification_id: uui
     )
 
 
-async def handle_event(session: AsyncSession, event: Event, ctx: DispatchContext) -> None:
-    """Dispatcher handler: the event's notifications; after commit, the live push and the
+async def handle_events(
+    session: AsyncSession, batch: Sequence[Event], ctx: DispatchContext
+) -> None:
+    """Dispatcher handler: the events' notifications; after commit, the live pushes and the
     immediate emails."""
-    created = await service.notify_event(session=session, event=event)
+    created = []
+    for event in batch:
+        created += await service.notify_event(session=session, event=event)
     if not created:
         return
     settings = ctx.settings

@@ -26,5 +26,10 @@ class RedisKeys:
         return f"{self.prefix}:relay:wake"
 
     @property
+    def webhooks_wake(self) -> str:
+        """Deliverers listen here: new deliveries are due (dispatch, redeliver)."""
+        return f"{self.prefix}:webhooks:wake"
+
+    @property
     def arq_queue(self) -> str:
         return f"{self.prefix}:arq:queue"

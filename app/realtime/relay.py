@@ -17,9 +17,9 @@ from redis.asyncio import Redis
 from redis.exceptions import LockError, RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.core import wake
 from app.core.config import Settings
 from app.core.db import SessionFactory
-from app.core.redis import create_redis
 from app.core.responses import dumps
 from app.events import queries
 from app.models.base import utcnow
@@ -33,8 +33,7 @@ BATCH_SIZE = 500
 
 async def publish_wake(redis: Redis, prefix: str) -> None:
     """Ask the active relay, wherever it runs, to publish now (best effort: it also polls)."""
-    with contextlib.suppress(RedisError, OSError):
-        await redis.publish(RedisKeys(prefix).relay_wake, b"1")
+    await wake.publish_wake(redis, RedisKeys(prefix).relay_wake)
 
 
 class Relay:
@@ -152,22 +151,6 @@ class Relay:
 
     async def _listen_for_wakeups(self) -> None:
         """Turn wake-ups published by other processes into local ones."""
-        client = create_redis(self.settings.effective_redis_url, blocking=True)
-        try:
-            await self._listen(client)
-        finally:
-            await client.aclose()
-
-    async def _listen(self, client: Redis) -> None:
-        while True:
-            pubsub = client.pubsub()
-            try:
-                await pubsub.subscribe(self.keys.relay_wake)
-                async for message in pubsub.listen():
-                    if message.get("type") == "message":
-                        self._wake.set()
-            except (RedisError, OSError):
-                await asyncio.sleep(1.0)  # Redis is away; try to subscribe again shortly
-            finally:
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await wake.listen_for_wakeups(
+            self.settings.effective_redis_url, self.keys.relay_wake, self._wake.set
+        )

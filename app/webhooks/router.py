@@ -6,13 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from app.core.db import SessionDep, after_commit
+from app.core.db import SessionDep, after_commit, commit_early
 from app.core.deps import IfMatch, SettingsDep, check_if_match, set_etag
 from app.core.pagination import Page, PageParams, page_params
 from app.groups.access import GroupContext, GroupMember, Loaded, ObjectKind, Owner, object_access
 from app.models import DeliveryStatus, Role, WebhookEndpoint
 from app.models.base import table_of, utcnow
 from app.webhooks import service, ssrf
+from app.webhooks.deliverer import wake_deliverers
 from app.webhooks.delivery import attempt
 from app.webhooks.schemas import (
     AttemptRead,
@@ -24,7 +25,7 @@ from app.webhooks.schemas import (
     WebhookUpdate,
     WebhookWithSecret,
 )
-from app.webhooks.tasks import enqueue_delivery
+from app.webhooks.signing import signers_of
 
 router = APIRouter(tags=["webhooks"])
 Paging = Annotated[PageParams, Depends(page_params)]
@@ -130,6 +131,8 @@ async def test_webhook(
 ) -> TestResult:
     """Send a signed `webhook.test` message now and report how the receiver answered."""
     endpoint = webhook.obj
+    signers = signers_of(service.signing_secrets(endpoint, settings))
+    await commit_early(request)  # no transaction open while the receiver is called
     msg_id = f"test_{uuid.uuid4().hex}"
     now = utcnow().isoformat().replace("+00:00", "Z")
     message = {"type": "webhook.test", "timestamp": now, "data": {"webhook_id": str(endpoint.id)}}
@@ -140,7 +143,7 @@ async def test_webhook(
         url=endpoint.url,
         msg_id=msg_id,
         body=body,
-        secrets=service.signing_secrets(endpoint, settings),
+        signers=signers,
         resolver=_resolver(request),
     )
     return TestResult(
@@ -198,6 +201,6 @@ async def redeliver(
         session=session, endpoint_id=webhook.obj.id, delivery_id=delivery_id
     )
     delivery = await service.redeliver(session=session, delivery=delivery)
-    jobs, tag = request.app.state.jobs, f":r{uuid.uuid4().hex[:8]}"
-    after_commit(session, lambda: enqueue_delivery(jobs, settings, delivery_id, 0, tag=tag))
+    redis = request.app.state.redis
+    after_commit(session, lambda: wake_deliverers(redis, settings.redis_prefix))
     return DeliveryRead.model_validate(delivery)
