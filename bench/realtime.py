@@ -122,6 +122,15 @@ class BareRealtime(ApiProcess):
 
 
 async def _wait_ready(server: ApiProcess) -> None:
+    """Until the server answers /readyz; a server that never does is stopped, not left behind."""
+    try:
+        await _poll_ready(server)
+    except BaseException:
+        await server.stop()
+        raise
+
+
+async def _poll_ready(server: ApiProcess) -> None:
     async with httpx.AsyncClient() as http:
         for _ in range(300):
             assert server.proc is not None
