@@ -58,9 +58,12 @@ from bench.common import (
     SECRET,
     ApiProcess,
     BenchDatabase,
+    cpu_ticks,
     machine,
+    machine_ticks,
     percentile,
     print_report,
+    process_tree,
 )
 
 OPS = ("list", "patch", "create")
@@ -226,15 +229,6 @@ async def _wait_ready(api: ApiProcess) -> None:
     raise RuntimeError("server did not become ready")
 
 
-def _tree(pid: int) -> list[int]:
-    out = [pid]
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    if path.exists():
-        for child in path.read_text().split():
-            out += _tree(int(child))
-    return out
-
-
 # --- the load generator (runs in its own process) ---------------------------------------------
 
 
@@ -244,24 +238,6 @@ def run_phase(spec: dict[str, Any]) -> dict[str, Any]:
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(_phase(spec))
-
-
-def _cpu_ticks(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime + stime
-    return total
-
-
-def _machine_ticks() -> tuple[int, int]:
-    """(busy, total) jiffies of the whole machine."""
-    parts = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = parts[3] + parts[4]
-    return sum(parts) - idle, sum(parts)
 
 
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes | None, bytes]:
@@ -339,10 +315,10 @@ async def _phase(spec: dict[str, Any]) -> dict[str, Any]:
 
     async def sample() -> dict[str, float]:
         await asyncio.sleep(max(0.0, window_start - time.perf_counter()))
-        s0, m0, c0, t0 = _cpu_ticks(spec["pids"]), _machine_ticks(), time.process_time(), \
+        s0, m0, c0, t0 = cpu_ticks(spec["pids"]), machine_ticks(), time.process_time(), \
             time.perf_counter()  # fmt: skip
         await asyncio.sleep(max(0.0, window_end - time.perf_counter()))
-        s1, m1, c1, t1 = _cpu_ticks(spec["pids"]), _machine_ticks(), time.process_time(), \
+        s1, m1, c1, t1 = cpu_ticks(spec["pids"]), machine_ticks(), time.process_time(), \
             time.perf_counter()  # fmt: skip
         hz = os.sysconf("SC_CLK_TCK")
         return {
@@ -373,7 +349,7 @@ async def _phase(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _event_count(url: str) -> int:
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     conn = await asyncpg.connect(dsn)
@@ -438,7 +414,7 @@ async def run_server(
         await api.start()
         try:
             assert api.proc is not None
-            pids = _tree(api.proc.pid)
+            pids = process_tree(api.proc.pid)
             results = {}
             loop = asyncio.get_running_loop()
             for op in args.ops:

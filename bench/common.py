@@ -129,6 +129,35 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
+def process_tree(pid: int) -> list[int]:
+    """A process and its descendants."""
+    out = [pid]
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    if path.exists():
+        for child in path.read_text().split():
+            out += process_tree(int(child))
+    return out
+
+
+def cpu_ticks(pids: list[int]) -> int:
+    """CPU time (user + system) of these processes so far, in clock ticks."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine."""
+    parts = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = parts[3] + parts[4]
+    return sum(parts) - idle, sum(parts)
+
+
 def print_report(
     title: str,
     columns: list[str],
