@@ -30,8 +30,9 @@ from app.organizations.router import router as organizations_router
 from app.proposals.router import router as proposals_router
 from app.realtime.hub import Hub
 from app.realtime.keys import RedisKeys
+from app.realtime.metrics import RealtimeCollector
 from app.realtime.relay import Relay
-from app.realtime.router import router as realtime_router
+from app.realtime.router import RealtimeShortcut
 from app.roadmap.router import router as roadmap_router
 from app.users.router import router as users_router
 from app.webhooks.delivery import http_client
@@ -50,7 +51,6 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     roadmap_router,
     notifications_router,
     events_router,
-    realtime_router,
     webhooks_router,
 )
 
@@ -136,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.session_factory = session_factory
     app.state.metrics = HttpMetrics()
+    app.state.metrics.registry.register(RealtimeCollector(app.state))
 
     install_error_handlers(app)
     # Every route runs in its request's transaction (also routes added later, as tests do).
@@ -152,4 +153,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    # Outermost: the realtime websocket skips all of the above (app/realtime/router.py).
+    app.add_middleware(RealtimeShortcut)
     return app

@@ -1,7 +1,7 @@
 """One slow client never delays the others, and its memory stays bounded.
 
-The stalled peer is a stand-in whose `send_text` never completes, which is what a websocket
-send does once a client stops reading and the TCP buffers are full. Filling real loopback
+The stalled peer is a stand-in whose `send` never completes, which is what a websocket send
+does once a client stops reading and the TCP buffers are full. Filling real loopback
 buffers takes megabytes of events per client, too slow for the suite; the hub and the
 connections under test are the real ones.
 """
@@ -9,7 +9,6 @@ connections under test are the real ones.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from typing import Any
 
@@ -19,7 +18,7 @@ from app.realtime.hub import Hub, StreamEvent
 
 
 class StalledPeer:
-    async def send_text(self, text: str) -> None:
+    async def send(self, message: dict[str, Any]) -> None:
         await asyncio.Event().wait()  # never returns: the peer reads nothing
 
 
@@ -28,8 +27,8 @@ class ReadingPeer:
         self.frames: list[str] = []
         self.changed = asyncio.Event()
 
-    async def send_text(self, text: str) -> None:
-        self.frames.append(text)
+    async def send(self, message: dict[str, Any]) -> None:
+        self.frames.append(message["text"])
         self.changed.set()
 
 
@@ -45,14 +44,17 @@ async def test_a_stalled_client_is_cut_off_while_others_keep_receiving(
     hub = Hub(small)
     group_id = uuid.uuid4()
 
+    overflowed: list[Connection] = []
+
     def connection(peer: Any) -> Connection:
         conn = Connection(
-            websocket=peer,
+            send=peer.send,
             user_id=uuid.uuid4(),
             hub=hub,
             session_factory=app.state.session_factory,
             settings=small,
         )
+        conn.on_overflow = lambda: overflowed.append(conn)
         hub.add(conn)
         hub.join(conn, group_id)
         conn.subscriptions[group_id] = 0
@@ -60,11 +62,10 @@ async def test_a_stalled_client_is_cut_off_while_others_keep_receiving(
 
     stalled, reading_peer = StalledPeer(), ReadingPeer()
     slow, fast = connection(stalled), connection(reading_peer)
-    senders = [asyncio.create_task(c.run_sender()) for c in (slow, fast)]
     try:
         for seq in range(1, 51):
             hub.dispatch(_event(group_id, seq))  # never awaits: no client can hold it up
-            await asyncio.sleep(0)  # let the senders run, as the event loop would between reads
+            await asyncio.sleep(0)  # let the workers run, as the event loop would between reads
         async with asyncio.timeout(10):
             while len(reading_peer.frames) < 50:
                 reading_peer.changed.clear()
@@ -72,11 +73,9 @@ async def test_a_stalled_client_is_cut_off_while_others_keep_receiving(
         assert reading_peer.frames == [
             f'{{"type":"event","event":{{"seq":{seq}}}}}' for seq in range(1, 51)
         ]
-        assert slow.overflowed
-        assert not fast.overflowed
-        assert slow.queue.qsize() <= small.ws_queue_size  # memory stays bounded
+        assert overflowed == [slow]  # the slow one is cut off (1013), the other is not
+        assert slow.backlog is not None and len(slow.backlog) <= small.ws_queue_size
+        assert fast.worker is None  # a reader that keeps up is sent to in place
     finally:
-        for task in senders:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for conn in (slow, fast):
+            conn.stop()

@@ -171,6 +171,22 @@ async def test_relay_crash_between_publish_and_mark_republishes_and_clients_dedu
         await api.stop()
 
 
+async def _first_to_log(needle: str, a: ApiReplica, b: ApiReplica) -> tuple[ApiReplica, ApiReplica]:
+    """(the replica that logs `needle` first, the other one). Both race for the lease as they
+    start, so which one wins is only known from their logs."""
+    waits = {
+        asyncio.ensure_future(replica.proc.wait_for_line(needle)): replica  # type: ignore[union-attr]
+        for replica in (a, b)
+    }
+    done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    first = done.pop()
+    first.result()  # a replica that exited before logging it fails the test here
+    winner = waits[first]
+    return (a, b) if winner is a else (b, a)
+
+
 async def test_only_one_relay_publishes_and_another_takes_over_when_it_dies(
     settings: Settings, redis_server: RedisServer
 ) -> None:
@@ -179,8 +195,7 @@ async def test_only_one_relay_publishes_and_another_takes_over_when_it_dies(
     b = await ApiReplica(settings, redis_server.url, prefix).start()
     redis = create_redis(redis_server.url)
     try:
-        leader, other = (a, b) if "relay lease acquired" in a.output() else (b, a)
-        await leader.proc.wait_for_line("relay lease acquired")  # type: ignore[union-attr]
+        leader, other = await _first_to_log("relay lease acquired", a, b)
         assert "relay lease acquired" not in other.output()
         async with leader.client() as http_l, other.client() as http_o:
             headers, group_id = await _owner_and_group(http_o)

@@ -45,9 +45,10 @@ def revocation(event_type: str, data: dict[str, Any]) -> str:
 
 
 class StreamEvent:
-    """An event as read from the stream: routing fields plus its ready-made JSON envelope."""
+    """An event as read from the stream: routing fields, and its frame as the ASGI message
+    every subscriber is sent (built once per event, shared by all of them)."""
 
-    __slots__ = ("envelope_json", "group_id", "revokes", "seq", "subject_id", "type")
+    __slots__ = ("envelope_json", "group_id", "message", "revokes", "seq", "subject_id", "type")
 
     def __init__(
         self,
@@ -64,6 +65,8 @@ class StreamEvent:
         self.subject_id = subject_id
         self.envelope_json = envelope_json
         self.revokes = revokes
+        frame = '{"type":"event","event":' + envelope_json + "}"
+        self.message = {"type": "websocket.send", "text": frame}
 
 
 class Hub:
@@ -77,6 +80,9 @@ class Hub:
         # Catch-ups and access checks share the process's database pool with HTTP requests;
         # thousands of websockets resyncing at once must queue here, not time out there.
         self.db_slots = asyncio.Semaphore(settings.ws_db_concurrency)
+        # Counters for /metrics (plain ints: a metric's lock per frame would cost more).
+        self.frames_sent = 0
+        self.slow_closes = 0
 
     def add(self, conn: Connection) -> None:
         self.connections.add(conn)
@@ -103,7 +109,9 @@ class Hub:
                 del self.groups[group_id]
 
     def dispatch(self, event: StreamEvent) -> None:
-        for conn in tuple(self.groups.get(event.group_id, ())):
+        """Offer the event to its group's connections. Never waits, and nothing it calls
+        joins or leaves a group (the endpoints do, in their own tasks): no copy of the set."""
+        for conn in self.groups.get(event.group_id, ()):
             conn.offer_event(event)
 
     def dispatch_notification(self, fields: dict[bytes, bytes]) -> None:
@@ -114,7 +122,7 @@ class Hub:
         """
         user_id = uuid.UUID(fields[b"u"].decode())
         frame = '{"type":"notification","notification":' + fields[b"n"].decode() + "}"
-        for conn in tuple(self.users.get(user_id, ())):
+        for conn in self.users.get(user_id, ()):
             conn.send_text(frame)
 
     async def run(self) -> None:

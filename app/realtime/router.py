@@ -2,8 +2,13 @@
 
 Client messages: `subscribe {group_id, after?}`, `unsubscribe {group_id}`, `ping`.
 Close codes: 4401 bad credentials, 4403 subscribing to a group the user may not read,
-1008 flooding, 1009 message too large, 1013 the client fell too far behind (its queue filled;
-resubscribe with `after` to resume).
+1008 flooding, 1009 message too large, 1011 a server error (reconnect and resume), 1013 the
+client fell too far behind (its queue filled; resubscribe with `after` to resume).
+
+The endpoint is a bare ASGI app, reached before the HTTP middlewares and the router
+(`RealtimeShortcut`): a connection lives for hours, and every layer it passes through keeps a
+frame (and FastAPI's websocket handling its dependency stacks) alive for all that time — at
+thousands of idle connections, a good part of their memory.
 """
 
 from __future__ import annotations
@@ -14,16 +19,17 @@ import json
 import time
 import uuid
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, WebSocket
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
-from starlette.websockets import WebSocketState
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.core.config import Settings
+from app.core.routing import get_route_path
 from app.realtime.connection import Connection
 from app.users.principal import authenticate
 
-router = APIRouter(tags=["realtime"])
+PATH = "/api/v1/ws"
 
 CLOSE_BAD_CREDENTIALS = 4401
 CLOSE_FORBIDDEN = 4403
@@ -60,6 +66,8 @@ ClientMessage = TypeAdapter[Any](
 class TokenBucket:
     """Inbound rate limit: `rate` messages per second with bursts up to `burst`."""
 
+    __slots__ = ("capacity", "rate", "stamp", "tokens")
+
     def __init__(self, rate: float, burst: int) -> None:
         self.rate, self.capacity = rate, float(burst)
         self.tokens, self.stamp = float(burst), time.monotonic()
@@ -74,45 +82,58 @@ class TokenBucket:
         return True
 
 
-def _token_of(websocket: WebSocket) -> str | None:
-    token = websocket.query_params.get("token")
-    if token:
-        return token
-    auth = websocket.headers.get("authorization", "")
-    return auth[7:].strip() if auth.lower().startswith("bearer ") else None
+class RealtimeShortcut:
+    """ASGI middleware, outermost: the realtime websocket goes straight to its endpoint;
+    everything else on to the app's middlewares and router (none of which handles
+    websockets: each would only pass it through)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and get_route_path(scope) == PATH:
+            await websocket_endpoint(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
-@router.websocket("/ws")
-async def websocket_endpoint(websocket: WebSocket) -> None:
-    app = websocket.app
+def _token_of(scope: Scope) -> str | None:
+    query = scope.get("query_string", b"").decode("latin-1")
+    for key, value in parse_qsl(query):
+        if key == "token" and value:
+            return str(value)
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            auth = value.decode("latin-1")
+            return auth[7:].strip() if auth.lower().startswith("bearer ") else None
+    return None
+
+
+async def websocket_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+    app = scope["app"]
     settings: Settings = app.state.settings
-    await websocket.accept()
-    token = _token_of(websocket)
-    user = None
-    if token:
-        async with app.state.engine.connect() as conn:
-            user = await authenticate(conn, settings, token)
-            await conn.commit()  # authenticate may note an API key's use
-    if user is None:
-        await websocket.close(CLOSE_BAD_CREDENTIALS, "invalid or missing credentials")
+    if (await receive())["type"] != "websocket.connect":
         return
-    user_id = user.id
-    del user
+    await send({"type": "websocket.accept"})
+    user_id = await _user_of(app, settings, scope)
+    if user_id is None:
+        await _close(send, CLOSE_BAD_CREDENTIALS, "invalid or missing credentials")
+        return
     hub = app.state.hub
     if len(hub.users.get(user_id, ())) >= settings.ws_max_connections_per_user:
-        await websocket.close(CLOSE_POLICY, "too many connections for this user")
+        await _close(send, CLOSE_POLICY, "too many connections for this user")
         return
 
     conn = Connection(
-        websocket=websocket,
+        send=send,
         user_id=user_id,
-        hub=app.state.hub,
+        hub=hub,
         session_factory=app.state.session_factory,
         settings=settings,
     )
-    # The client's messages are read right here and the server's are sent by one task; either
-    # side ending (or the queue overflowing) cancels this coroutine with a reason. Fewer tasks
-    # per connection keep an idle connection's memory small.
+    # The client's messages are read right here, in the connection's only task; the server's
+    # go out from the hub's task (or the connection's worker, while one is needed). Sending
+    # ending badly cancels this task with a reason.
     this_task = asyncio.current_task()
     assert this_task is not None
     stop: list[tuple[int, str]] = []
@@ -122,42 +143,52 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             stop.append((code, reason))
             this_task.cancel()
 
-    def sender_done(task: asyncio.Task[None]) -> None:
-        if not task.cancelled():
-            # Sending failed (database or socket error): the client reconnects and resumes.
-            end(CLOSE_INTERNAL, "server error: reconnect and resume")
-
     conn.on_overflow = lambda: end(CLOSE_TRY_AGAIN, "too slow: resubscribe with `after` to resume")
-    app.state.hub.add(conn)
-    sender = asyncio.create_task(conn.run_sender(), name="ws-sender")
-    sender.add_done_callback(sender_done)
+    conn.on_error = lambda: end(CLOSE_INTERNAL, "server error: reconnect and resume")
+    hub.add(conn)
+    conn.start_heartbeats()
     close_code, reason = 1000, ""
     try:
-        close_code, reason = await _read_loop(websocket, conn, settings)
+        close_code, reason = await _read_loop(receive, conn, settings)
     except asyncio.CancelledError:
         if not stop:
             raise  # the server is shutting down
         this_task.uncancel()
         close_code, reason = stop[0]
     finally:
-        app.state.hub.discard(conn)
-        sender.remove_done_callback(sender_done)
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await sender
-        if websocket.client_state == WebSocketState.CONNECTED:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(5):
-                    await websocket.close(close_code, reason)
+        hub.discard(conn)
+        conn.stop()
+    if close_code != 0:  # 0: the client has gone already
+        await _close(send, close_code, reason)
 
 
-async def _read_loop(websocket: WebSocket, conn: Connection, settings: Settings) -> tuple[int, str]:
-    """Handle client messages until the client leaves or must be closed; return the close code."""
+async def _user_of(app: Any, settings: Settings, scope: Scope) -> uuid.UUID | None:
+    """The signed-in user's id (only the id: what the lookup loaded is not kept for the
+    connection's lifetime)."""
+    token = _token_of(scope)
+    if not token:
+        return None
+    async with app.state.engine.connect() as db:
+        user = await authenticate(db, settings, token)
+        await db.commit()  # authenticate may note an API key's use
+    return user.id if user is not None else None
+
+
+async def _close(send: Send, code: int, reason: str) -> None:
+    # The client may be gone already, or not reading: then there is nothing left to do.
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(5):
+            await send({"type": "websocket.close", "code": code, "reason": reason})
+
+
+async def _read_loop(receive: Receive, conn: Connection, settings: Settings) -> tuple[int, str]:
+    """Handle client messages until the client leaves or must be closed; the close code
+    (0: the client disconnected)."""
     bucket = TokenBucket(settings.ws_messages_per_second, settings.ws_message_burst)
     while True:
-        message = await websocket.receive()
+        message = await receive()
         if message["type"] == "websocket.disconnect":
-            return 1000, ""
+            return 0, ""
         text = message.get("text")
         if text is None:
             text = (message.get("bytes") or b"").decode("utf-8", errors="replace")
