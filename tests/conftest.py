@@ -20,6 +20,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import make_url
 
 from app.core.config import Settings
@@ -198,9 +199,14 @@ async def wh_client(wh_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @contextlib.asynccontextmanager
-async def running_worker(settings: Settings, **ctx_extra: Any) -> AsyncIterator[dict[str, Any]]:
-    """The arq worker of `wg worker`, in this event loop; yields its ctx."""
-    worker = build_worker(settings, handle_signals=False, poll_delay=0.05)
+async def running_worker(
+    settings: Settings, *, metrics_registry: CollectorRegistry | None = None, **ctx_extra: Any
+) -> AsyncIterator[dict[str, Any]]:
+    """The arq worker of `wg worker`, in this event loop; yields its ctx (filled in once it
+    has started). Its metrics go to `metrics_registry` when given."""
+    worker = build_worker(
+        settings, handle_signals=False, poll_delay=0.05, metrics_registry=metrics_registry
+    )
     worker.ctx.update(ctx_extra)
     task = asyncio.create_task(worker.main())
     try:

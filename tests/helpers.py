@@ -117,3 +117,15 @@ def settings_changed(app: FastAPI, **updates: Any) -> Iterator[None]:
         yield
     finally:
         app.state.settings = original
+
+
+def metric(exposition: str, name: str, **labels: str) -> float:
+    """The value of one sample in a Prometheus text exposition (0 when it is absent, as a
+    counter that has not counted yet is)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0

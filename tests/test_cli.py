@@ -50,6 +50,16 @@ async def test_serve_runs_everything_in_one_process_with_demo_data(tmp_path: Pat
             token = login.json()["access_token"]
             groups = await http.get("/api/v1/groups", headers={"Authorization": f"Bearer {token}"})
             assert [g["name"] for g in groups.json()["items"]] == [DEMO_GROUP_NAME]
+            # The in-process worker's delivery metrics sit beside the API's and the hub's.
+            metrics = (await http.get("/metrics")).text
+            for name in (
+                "wg_http_requests_total",
+                "wg_ws_connections",
+                "wg_ws_frames_sent_total",
+                "wg_webhook_deliveries_due",
+                "wg_webhook_attempts_in_flight",
+            ):
+                assert f"\n{name}" in metrics, name
         # The worker runs inside the same process, on the embedded Redis.
         await _ping_through_worker(redis_line.split("embedded Redis on", 1)[1].strip())
     finally:
@@ -79,10 +89,16 @@ async def test_worker_process_connects_and_runs_jobs(settings: Settings) -> None
         WG_REDIS_URL=settings.effective_redis_url,
         WG_SECRET_KEY=TEST_SECRET,
         WG_REDIS_PREFIX=settings.redis_prefix,
+        WG_WORKER_METRICS_PORT=str(metrics_port := free_port()),
     )
     proc = await Proc.start(WG, "worker", env=env)
     try:
         await _ping_through_worker(settings.effective_redis_url, settings.redis_prefix)
+        async with httpx.AsyncClient() as http:
+            r = await http.get(f"http://127.0.0.1:{metrics_port}/metrics")
+        assert r.status_code == 200
+        assert "\nwg_webhook_attempts_in_flight 0.0" in r.text
+        assert "# TYPE wg_webhook_deliveries_total counter" in r.text
     finally:
         await proc.stop()
 

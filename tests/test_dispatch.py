@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import timedelta
 
 import httpx
@@ -91,6 +91,16 @@ async def test_consumer_group_dispatches_each_event_once(
             await runner
 
 
+async def _as_if_the_stream_lost_them(app: FastAPI, ids: Iterable[uuid.UUID]) -> None:
+    """As after a Redis flush: published a while ago, never read by any dispatcher."""
+    async with app.state.session_factory() as session, session.begin():
+        await session.execute(
+            update(Event)
+            .where(col(Event.id).in_(list(ids)))
+            .values(dispatched_at=None, published_at=utcnow() - timedelta(minutes=1))
+        )
+
+
 async def test_sweep_dispatches_what_the_stream_lost(
     app: FastAPI, client: httpx.AsyncClient, dispatcher: tuple[Dispatcher, Recorder]
 ) -> None:
@@ -99,13 +109,7 @@ async def test_sweep_dispatches_what_the_stream_lost(
     group = await make_group(client, owner)
     events = await events_of(client, owner, group["id"])
     ids = {uuid.UUID(e["id"]) for e in events}
-    # As after a Redis flush: published a while ago, never read by any dispatcher.
-    async with app.state.session_factory() as session, session.begin():
-        await session.execute(
-            update(Event)
-            .where(col(Event.id).in_(ids))
-            .values(dispatched_at=None, published_at=utcnow() - timedelta(minutes=1))
-        )
+    await _as_if_the_stream_lost_them(app, ids)
     assert await d.sweep(grace_seconds=0) >= len(ids)
     assert ids <= set(recorder.committed)
     assert sorted(recorder.seen.count(i) for i in ids) == [1] * len(ids)
@@ -154,3 +158,45 @@ async def test_entries_a_crashed_consumer_never_acknowledged_are_taken_over(
         # and run() does not sweep.
     finally:
         await redis.aclose()
+
+
+async def test_an_event_that_fails_does_not_hold_up_the_rest_of_its_batch(
+    app: FastAPI, client: httpx.AsyncClient, dispatcher: tuple[Dispatcher, Recorder]
+) -> None:
+    d, recorder = dispatcher
+    owner = await make_user(client, "owner")
+    group = await make_group(client, owner)
+    for title in ("one", "two", "three"):
+        r = await client.post(
+            f"/groups/{group['id']}/focus-areas", json={"title": title}, headers=owner.headers
+        )
+        assert r.status_code == 201, r.text
+    ids = [uuid.UUID(e["id"]) for e in await events_of(client, owner, group["id"])]
+    poison = ids[len(ids) // 2]
+    failing = True
+
+    async def fails_on_poison(
+        session: AsyncSession, batch: Sequence[Event], ctx: DispatchContext
+    ) -> None:
+        if failing and any(event.id == poison for event in batch):
+            raise RuntimeError("this event cannot be handled (yet)")
+
+    d.handlers = [fails_on_poison, recorder.handle]
+    await _as_if_the_stream_lost_them(app, ids)
+    await d.sweep(grace_seconds=0)  # the batch fails as a whole, then goes event by event
+
+    async def undispatched() -> set[uuid.UUID]:
+        async with app.state.session_factory() as session:
+            rows = await session.execute(
+                select(col(Event.id)).where(
+                    col(Event.id).in_(ids), col(Event.dispatched_at).is_(None)
+                )
+            )
+            return set(rows.scalars())
+
+    assert await undispatched() == {poison}
+    assert set(ids) - {poison} <= set(recorder.committed) and poison not in recorder.committed
+    failing = False  # fixed: the next sweep handles it, and only it
+    await d.sweep(grace_seconds=0)
+    assert await undispatched() == set()
+    assert sorted(recorder.committed.count(i) for i in ids) == [1] * len(ids)

@@ -11,7 +11,15 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.helpers import TestUser, add_member, make_group, make_user, settings_changed
+from tests.helpers import (
+    TestUser,
+    add_member,
+    eventually,
+    make_group,
+    make_user,
+    metric,
+    settings_changed,
+)
 from tests.ws import WsClient, seqs
 
 Connect = Callable[..., Any]
@@ -236,3 +244,33 @@ async def test_idle_connections_get_server_heartbeats(
     with settings_changed(app, ws_heartbeat_seconds=0.2):
         ws = await ws_connect(user)
     assert await ws.wait_for_message("heartbeat", timeout=5) == {"type": "heartbeat"}
+
+
+async def test_metrics_count_connections_and_frames(
+    client: httpx.AsyncClient, ws_connect: Connect
+) -> None:
+    async def scrape() -> str:
+        r = await client.get("http://test/metrics")
+        assert r.status_code == 200
+        return r.text
+
+    owner = await make_user(client, "metered")
+    group = await make_group(client, owner)
+    before = await scrape()
+    ws = await ws_connect(owner)
+    await ws.subscribe(group["id"])
+    await ws.wait_for_message("subscribed")
+    await _write(client, owner, group["id"], 3)
+    await ws.wait_until(lambda c: len(c.events.get(group["id"], [])) == 3)
+    during = await scrape()
+    connections = metric(before, "wg_ws_connections")
+    assert metric(during, "wg_ws_connections") == connections + 1
+    # "subscribed" and three events at least (other tests' idle connections may heartbeat).
+    frames = metric(during, "wg_ws_frames_sent_total") - metric(before, "wg_ws_frames_sent_total")
+    assert frames >= 4
+    await ws.close()
+
+    async def closed_counted() -> bool:
+        return metric(await scrape(), "wg_ws_connections") == connections
+
+    assert await eventually(closed_counted)

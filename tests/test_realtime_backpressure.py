@@ -74,6 +74,8 @@ async def test_a_stalled_client_is_cut_off_while_others_keep_receiving(
             f'{{"type":"event","event":{{"seq":{seq}}}}}' for seq in range(1, 51)
         ]
         assert overflowed == [slow]  # the slow one is cut off (1013), the other is not
+        assert hub.slow_closes == 1  # wg_ws_slow_consumer_closes_total
+        assert hub.frames_sent >= 50  # the reading peer's frames at least
         assert slow.backlog is not None and len(slow.backlog) <= small.ws_queue_size
         assert fast.worker is None  # a reader that keeps up is sent to in place
     finally:

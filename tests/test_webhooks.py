@@ -10,6 +10,7 @@ from uuid import UUID
 import httpx
 import pytest
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
@@ -20,6 +21,7 @@ from tests.helpers import (
     eventually,
     make_group,
     make_user,
+    metric,
     settings_changed,
 )
 from tests.receiver import Behaviour, Receiver
@@ -305,6 +307,74 @@ async def test_rotation_signs_with_both_secrets_and_redeliver_resends(
     again = await receiver.wait_for("/rotated", 2)
     assert again[1].headers["webhook-id"] == got.headers["webhook-id"]
     assert json.loads(again[1].body) == json.loads(got.body)
+
+
+async def test_a_rotation_after_deliveries_is_picked_up_by_the_running_worker(
+    wh_client: httpx.AsyncClient, receiver: Receiver, worker: dict[str, Any]
+) -> None:
+    # The worker keeps decrypted secrets per endpoint; a rotation must reach the next delivery
+    # without a restart, even though the old secret is in that cache by then.
+    owner, gid = await _setup(wh_client)
+    hook = await _hook(wh_client, owner, gid, receiver.url("/cached"), ["focus_area.created"])
+    await _area(wh_client, owner, gid, "before")
+    (first,) = await receiver.wait_for("/cached", 1)
+    assert len(first.headers["webhook-signature"].split(" ")) == 1
+    _verify(hook["secret"], first)
+    r = await wh_client.post(f"/webhooks/{hook['id']}/rotate-secret", headers=owner.headers)
+    assert r.status_code == 200
+    new_secret = r.json()["secret"]
+    await _area(wh_client, owner, gid, "after")
+    second = (await receiver.wait_for("/cached", 2))[1]
+    assert len(second.headers["webhook-signature"].split(" ")) == 2  # new and old, overlapping
+    _verify(new_secret, second)
+    _verify(hook["secret"], second)
+
+
+async def test_delivery_metrics_count_outcomes_and_latency(
+    wh_settings: Any, wh_client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    registry = CollectorRegistry()
+
+    def scrape() -> str:
+        return generate_latest(registry).decode()
+
+    async def both_succeeded() -> bool:
+        # Counted just after the record commits, a moment after the API can see it.
+        return metric(scrape(), "wg_webhook_deliveries_total", outcome="succeeded") >= 2
+
+    async with running_worker(wh_settings, metrics_registry=registry):
+        await _deliver_once_and_after_retries(wh_client, receiver)
+        await eventually(both_succeeded)
+        after = scrape()
+
+    # At least ours: the module's database may hold other tests' retries, which this worker
+    # takes up too.
+    succeeded = metric(after, "wg_webhook_deliveries_total", outcome="succeeded")
+    assert succeeded >= 2
+    assert metric(after, "wg_webhook_deliveries_total", outcome="retrying") >= 2
+    assert metric(after, "wg_webhook_delivery_latency_seconds_count") == succeeded
+    assert metric(after, "wg_webhook_delivery_latency_seconds_sum") > 0
+    assert metric(after, "wg_webhook_attempts_in_flight") == 0
+    assert "wg_webhook_deliveries_due " in after
+
+
+async def _deliver_once_and_after_retries(client: httpx.AsyncClient, receiver: Receiver) -> None:
+    """One event to two endpoints: one answers at once, the other after two failures."""
+    owner, gid = await _setup(client)
+    flaky = await _hook(
+        client,
+        owner,
+        gid,
+        receiver.on("/metered-flaky", Behaviour(fail_times=2)),
+        ["focus_area.created"],
+    )
+    steady = await _hook(client, owner, gid, receiver.url("/metered"), ["focus_area.created"])
+    await _area(client, owner, gid, "metered")
+    await receiver.wait_for("/metered-flaky", 3)
+    await receiver.wait_for("/metered", 1)
+    for hook in (flaky, steady):
+        (d,) = await _deliveries(client, owner, hook["id"])
+        await _wait_for_status(client, owner, hook["id"], d["id"], "succeeded")
 
 
 async def test_test_ping_reports_the_receivers_answer(

@@ -15,6 +15,7 @@ from arq import cron, func
 from arq.connections import RedisSettings
 from arq.worker import Worker
 from prometheus_client import CollectorRegistry, start_http_server
+from redis.exceptions import RedisError
 
 from app.core import tasks as core_tasks
 from app.core.config import Settings
@@ -50,6 +51,34 @@ CRON_JOBS = [
 ]
 # Event handlers, in the order they run inside each event's dispatch transaction.
 HANDLERS: list[Handler] = [notification_tasks.handle_events, webhook_tasks.handle_events]
+# How long the job loop waits before asking a Redis that failed again.
+REDIS_RETRY_SECONDS = 1.0
+
+
+class ResilientWorker(Worker):
+    """arq's worker, kept running while Redis is away.
+
+    arq ends its loop (and `wg worker`) at the first Redis error of a poll. Yet most of what a
+    worker does works from the database: the deliverer's queue is the deliveries table, and the
+    sweep dispatches what the stream lost once events are published again. So a failed poll
+    is logged and tried again; jobs and cron runs resume when Redis is back (arq's jobs wait in
+    Redis, and every job here is safe to run twice).
+    """
+
+    redis_away = False
+
+    async def _poll_iteration(self) -> None:
+        try:
+            await super()._poll_iteration()
+        except (RedisError, OSError) as exc:
+            if not self.redis_away:
+                log.warning("worker: redis unavailable (%s); jobs wait for it", type(exc).__name__)
+                self.redis_away = True
+            await asyncio.sleep(REDIS_RETRY_SECONDS)
+            return
+        if self.redis_away:
+            log.info("worker: redis is back")
+            self.redis_away = False
 
 
 async def _sweep_forever(ctx: dict[str, Any], every: float) -> None:
@@ -166,4 +195,4 @@ def build_worker(
         "keep_result": 60,
     }
     options.update(overrides)
-    return Worker(**options)
+    return ResilientWorker(**options)
