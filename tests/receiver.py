@@ -27,6 +27,7 @@ class Received:
 @dataclass
 class Behaviour:
     fail_times: int = 0  # answer 500 this many times first
+    fail_at: tuple[int, ...] = ()  # answer 500 to these requests (counted from 1)
     status: int = 200
     hang: bool = False  # never answer (until the server stops)
     hang_times: int = 0  # never answer the first this many requests
@@ -74,7 +75,7 @@ class Receiver:
         response: Response
         if b.hang or seen <= b.hang_times:
             await asyncio.Event().wait()
-        if seen <= b.fail_times:
+        if seen <= b.fail_times or seen in b.fail_at:
             headers = {"Retry-After": b.retry_after} if b.retry_after else None
             response = JSONResponse({"error": "try later"}, status_code=500, headers=headers)
         elif b.endless:

@@ -74,8 +74,11 @@ class Settings(BaseSettings):
     webhook_secret_overlap_seconds: float = 24 * 3600
     # Hosts (names or addresses) exempt from the SSRF guard, e.g. ["127.0.0.1"] in tests.
     webhook_allowed_hosts: list[str] = []
-    # Attempts one worker makes at once (an endpoint never has more than one in flight).
+    # Deliveries one worker holds at once: claimed, and being sent or next in their endpoint's
+    # run (an endpoint never has more than one request in flight).
     webhook_max_in_flight: int = 100
+    # How many of an endpoint's due deliveries one claim takes, to send back to back in order.
+    webhook_run_size: int = 10
     # The deliverer looks for due deliveries at least this often; dispatch and redeliveries
     # wake it at once, and it wakes itself for the retries it scheduled.
     webhook_poll_seconds: float = 1.0

@@ -3,15 +3,18 @@ database says are due, many at a time.
 
 One loop, three steps: record the outcomes of the attempts that ended since the last pass (one
 transaction for all of them), claim as many due deliveries as there is room for (one
-statement), and start an attempt for each. Then it waits until an attempt ends, a wake-up
-comes (dispatch made deliveries, an owner asked for a redelivery), a retry falls due, or the
-poll interval passes. Under load the attempts that end while a pass runs make the next
-batch, so the database work per delivery shrinks as the rate grows.
+statement), and start sending them: one task per endpoint, which sends that endpoint's claimed
+run — up to `webhook_run_size` of its line — in order, back to back, and stops at the first
+failure (the rest is given back; it waits behind the failed one). Then the loop waits until an
+attempt ends, a wake-up comes (dispatch made deliveries, an owner asked for a redelivery), a
+retry falls due, or the poll interval passes. Under load the attempts that end while a pass
+runs make the next batch, so the database work per delivery shrinks as the rate grows — and
+a busy endpoint is not held to one claim-send-record round per delivery.
 
-Attempts run concurrently on one pooled HTTP client, at most `webhook_max_in_flight` at a
-time; the queue (app/webhooks/queue.py) gives an endpoint one attempt at a time, which keeps
-its order. No transaction is open during an HTTP call. A worker killed mid-attempt loses
-nothing: the delivery's lease runs out and any deliverer claims it again.
+Runs go out concurrently on pooled HTTP clients, one request per endpoint at a time, at most
+`webhook_max_in_flight` deliveries held; the queue (app/webhooks/queue.py) gives an endpoint's
+run to one deliverer, which keeps its order. No transaction is open during an HTTP call. A
+worker killed mid-run loses nothing: the leases run out and any deliverer claims again.
 """
 
 from __future__ import annotations
@@ -80,10 +83,12 @@ class Deliverer:
         self.resolver = resolver
         self.metrics = metrics or DeliveryMetrics()
         self.signers = SignerCache(settings.secret_key)
-        self.in_flight: dict[uuid.UUID, tuple[queue.Claim, asyncio.Task[None]]] = {}
-        self._busy: set[uuid.UUID] = set()  # endpoints with an attempt in flight here
+        # Claimed deliveries not finished yet (being sent, or next in their run).
+        self.in_flight: dict[uuid.UUID, queue.Claim] = {}
+        self.runs: dict[uuid.UUID, asyncio.Task[None]] = {}  # endpoint → the task sending to it
         self._claim_due = True  # whether the next pass looks for due deliveries
         self.finished: list[queue.Finished] = []
+        self.unsent: list[queue.Claim] = []  # the rest of runs cut short, to give back
         self._payloads: OrderedDict[uuid.UUID, str] = OrderedDict()
         self._wake = asyncio.Event()
         # Set while the loop waits for work: all that was due has been claimed.
@@ -96,7 +101,7 @@ class Deliverer:
         """Look for due deliveries now. `endpoint_ids`: the endpoints that may have some (a
         dispatch tells); if each has an attempt in flight here, there is nothing to look for:
         an endpoint's next delivery is claimed right after its attempt is recorded."""
-        if endpoint_ids is None or not self._busy.issuperset(endpoint_ids):
+        if endpoint_ids is None or not self.runs.keys() >= set(endpoint_ids):
             self._claim_due = True
         self._wake.set()
 
@@ -130,7 +135,7 @@ class Deliverer:
 
     async def step(self) -> int:
         """One pass: record what ended, claim and start what is due; how many it started."""
-        if self.finished:
+        if self.finished or self.unsent:
             await self._record()
             self._claim_due = True  # the endpoints whose attempt ended may have a next one
         await self._count_due()
@@ -138,18 +143,24 @@ class Deliverer:
         if room <= 0 or not self._claim_due:
             return 0
         self._claim_due = False
+        run_size = self.settings.webhook_run_size
         async with autocommit(self.engine) as conn:  # the claim is one statement
             claims = await queue.claim(
                 conn,
                 limit=room,
+                run=run_size,
+                # Per attempt: the r-th of a run is leased for r times this.
                 lease_seconds=self.settings.webhook_timeout + 5,
                 now=utcnow(),
             )
-        for c in claims:
-            task = asyncio.create_task(self._attempt(c), name="webhook-attempt")
-            self.in_flight[c.delivery_id] = (c, task)
-            self._busy.add(c.endpoint_id)
-            task.add_done_callback(functools.partial(self._ended, c.delivery_id))
+        by_endpoint: dict[uuid.UUID, list[queue.Claim]] = {}
+        for c in claims:  # an endpoint's claims come together, in order
+            by_endpoint.setdefault(c.endpoint_id, []).append(c)
+            self.in_flight[c.delivery_id] = c
+        for endpoint_id, run in by_endpoint.items():
+            task = asyncio.create_task(self._send_run(run), name="webhook-run")
+            self.runs[endpoint_id] = task
+            task.add_done_callback(functools.partial(self._run_ended, run))
         return len(claims)
 
     async def _wait(self) -> None:
@@ -175,7 +186,16 @@ class Deliverer:
 
     # --- attempts ------------------------------------------------------------------------
 
-    async def _attempt(self, c: queue.Claim) -> None:
+    async def _send_run(self, run: list[queue.Claim]) -> None:
+        """An endpoint's run, in order; a failure ends it (what follows waits behind it)."""
+        for i, c in enumerate(run):
+            if not await self._attempt(c):
+                self.unsent += run[i + 1 :]
+                for rest in run[i + 1 :]:
+                    self.in_flight.pop(rest.delivery_id, None)
+                return
+
+    async def _attempt(self, c: queue.Claim) -> bool:
         now = utcnow()
         signers = self.signers.signers(
             c.endpoint_id,
@@ -194,15 +214,20 @@ class Deliverer:
             resolver=self.resolver,
         )
         self.finished.append(queue.Finished(c, outcome, utcnow()))
+        self.in_flight.pop(c.delivery_id, None)
+        self._wake.set()  # record it soon
+        return outcome.success
 
-    def _ended(self, delivery_id: uuid.UUID, _task: asyncio.Task[None]) -> None:
-        entry = self.in_flight.pop(delivery_id, None)
-        if entry is not None:
-            self._busy.discard(entry[0].endpoint_id)
-        if entry is not None and not entry[1].cancelled() and entry[1].exception() is not None:
-            # A bug, not a receiver's failure (`attempt` never raises): the lease runs out
-            # and the delivery is claimed again.
-            log.error("deliverer: attempt crashed", exc_info=entry[1].exception())
+    def _run_ended(self, run: list[queue.Claim], task: asyncio.Task[None]) -> None:
+        endpoint_id = run[0].endpoint_id
+        if self.runs.get(endpoint_id) is task:
+            del self.runs[endpoint_id]
+        for c in run:
+            self.in_flight.pop(c.delivery_id, None)
+        if not task.cancelled() and task.exception() is not None:
+            # A bug, not a receiver's failure (`attempt` never raises): the leases run out
+            # and the deliveries are claimed again.
+            log.error("deliverer: a run crashed", exc_info=task.exception())
         self._wake.set()
 
     def _payload(self, event: Any) -> str:
@@ -216,6 +241,15 @@ class Deliverer:
     # --- outcomes ------------------------------------------------------------------------
 
     async def _record(self) -> None:
+        unsent = list(self.unsent)  # given back once the failures that cut them are recorded
+        if self.finished:
+            await self._record_finished()
+        if unsent:
+            async with autocommit(self.engine) as conn:
+                await queue.release(conn, unsent, utcnow())
+            del self.unsent[: len(unsent)]
+
+    async def _record_finished(self) -> None:
         # Each delivery once per batch; a second outcome of one (possible only after a lease
         # ran out while the database was away) goes in the next batch.
         batch: list[queue.Finished] = []
@@ -257,17 +291,16 @@ class Deliverer:
         """Stop the attempts in flight, record what ended, and give back the claims whose
         attempt did not (due again at once instead of after their lease). Time-boxed and best
         effort: whatever is left over, the leases settle."""
-        running = [c for c, _ in self.in_flight.values()]
-        for _, task in list(self.in_flight.values()):
+        held = [*self.in_flight.values(), *self.unsent]
+        tasks = list(self.runs.values())
+        for task in tasks:
             task.cancel()
         with contextlib.suppress(Exception):
             async with asyncio.timeout(5):
-                await asyncio.gather(
-                    *(t for _, t in list(self.in_flight.values())), return_exceptions=True
-                )
+                await asyncio.gather(*tasks, return_exceptions=True)
                 ended = {f.claim.delivery_id for f in self.finished}
                 while self.finished:
-                    await self._record()
+                    await self._record_finished()
                 async with self.engine.begin() as conn:
-                    unsent = [c for c in running if c.delivery_id not in ended]
+                    unsent = [c for c in held if c.delivery_id not in ended]
                     await queue.release(conn, unsent, utcnow())

@@ -30,6 +30,6 @@ class DeliveryMetrics:
         )
         self.in_flight = Gauge(
             "wg_webhook_attempts_in_flight",
-            "Attempts this worker is making right now",
+            "Deliveries this worker holds: claimed, and being sent or next in their endpoint's run",
             registry=self.registry,
         )

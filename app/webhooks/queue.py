@@ -7,15 +7,18 @@ Nothing about a delivery lives only in Redis or in a worker's memory: an attempt
 reports back (its worker killed) leaves its row leased, and the row is claimed again once the
 lease runs out.
 
-Order: an endpoint receives a group's events in seq order. Only an endpoint's *head* — its
-pending delivery with the lowest seq — can be claimed, and only when no earlier event of the
-group still waits to be dispatched (workers dispatch concurrently, so event N+1's deliveries
-may exist before N's). So an endpoint has at most one attempt in flight, never receives
-event N+1 before event N, and a failing endpoint holds up its own line, never another's.
+Order: an endpoint receives a group's events in seq order. A claim takes an endpoint's *run*:
+its pending deliveries from the head (the lowest seq) on, up to `run` of them, each due and
+none waiting behind an undispatched earlier event of the group (workers dispatch concurrently,
+so event N+1's deliveries may exist before N's). One deliverer sends a run in order and stops
+at the first failure; the rest waits behind the failed one. So an endpoint has at most one
+attempt in flight, never receives event N+1 before event N, and a failing endpoint holds up
+its own line, never another's.
 
-Leases: a claim sets `next_attempt_at` to when the lease runs out and `lease_token` to the
-claim's token. Only the holder of the current lease moves the delivery on; an attempt whose
-lease was taken over (its worker stalled) is logged, and changes nothing.
+Leases: a claim sets `next_attempt_at` to when the lease runs out (later for each further
+delivery of a run) and `lease_token` to the claim's token. Only the holder of the current
+lease moves the delivery on; an attempt whose lease was taken over (its worker stalled) is
+logged, and changes nothing.
 """
 
 from __future__ import annotations
@@ -29,8 +32,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    Float,
     String,
+    and_,
     bindparam,
+    case,
     exists,
     func,
     insert,
@@ -38,6 +44,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -124,47 +131,117 @@ _head = deliveries.alias("head")
 # `'pending'` written into the statement, not bound: prepared statements are planned for any
 # parameter value, and only a literal lets the planner use the partial index of the line.
 _PENDING_LITERAL = literal(PENDING.value, String, literal_execute=True)
-# Each enabled endpoint's head: its first pending delivery in seq order (one probe of the
-# index ix_webhook_deliveries_line per endpoint). MATERIALIZED keeps the planner from
-# turning the claim around into a scan of every pending delivery, which a long backlog
-# made cost 30-150 ms instead of 1 ms (bench/README.md).
-_HEADS = (
-    select(
-        select(_line.c.id)
-        .where(_line.c.endpoint_id == endpoints.c.id, _line.c.status == _PENDING_LITERAL)
-        .order_by(_line.c.seq)
-        .limit(1)
-        .correlate(endpoints)
-        .scalar_subquery()
-        .label("id")
+
+
+def _is_due(delivery: Any) -> Any:
+    return or_(delivery.c.next_attempt_at.is_(None), delivery.c.next_attempt_at <= bindparam("now"))
+
+
+def _runs(line: Any, from_: Any, *where: Any) -> Any:
+    """Each endpoint's run: the first pending deliveries of its line, numbered in seq order
+    (`rank`), with `ready` = 1 while every one up to it may be sent now. A run is sent in
+    order by one task, so an endpoint's deliveries go out back to back without a claim
+    between them.
+
+    A delivery may be sent when it is due, or when it is held by the same lease as its
+    endpoint's head and that lease has run out: the run of a deliverer that died is taken over
+    whole, not one delivery per lease period."""
+    window = {"partition_by": line.c.endpoint_id, "order_by": line.c.seq}
+    due = case((_is_due(line), 1), else_=0)
+    lined = (
+        select(
+            line.c.id,
+            line.c.endpoint_id,
+            line.c.seq,
+            line.c.lease_token,
+            due.label("due"),
+            func.first_value(due).over(**window).label("head_due"),
+            func.first_value(line.c.lease_token).over(**window).label("head_token"),
+            func.row_number().over(**window).label("rank"),
+        )
+        .select_from(from_)
+        .where(endpoints.c.disabled_at.is_(None), *where)
+        .subquery("lined")
     )
-    .where(endpoints.c.disabled_at.is_(None))
-    .cte("heads")
-    .prefix_with("MATERIALIZED")
+    free = or_(
+        lined.c.due == 1, and_(lined.c.head_due == 1, lined.c.lease_token == lined.c.head_token)
+    )
+    return (
+        select(
+            lined.c.id,
+            lined.c.rank,
+            lined.c.head_due,
+            lined.c.head_token,
+            func.min(case((free, 1), else_=0))
+            .over(partition_by=lined.c.endpoint_id, order_by=lined.c.seq)
+            .label("ready"),
+        )
+        .cte("runs")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+
+
+# PostgreSQL: per enabled endpoint, the first `run` rows of its line (a probe of the partial
+# index ix_webhook_deliveries_line each, LATERAL). MATERIALIZED keeps the planner from turning
+# the claim around into a scan of every pending delivery, which a long backlog made cost
+# 30-150 ms instead of 1 ms (bench/README.md).
+_FIRST = (
+    select(
+        _line.c.id,
+        _line.c.endpoint_id,
+        _line.c.seq,
+        _line.c.next_attempt_at,
+        _line.c.lease_token,
+    )
+    .where(_line.c.endpoint_id == endpoints.c.id, _line.c.status == _PENDING_LITERAL)
+    .order_by(_line.c.seq)
+    .limit(bindparam("run"))
+    .lateral("first")
 )
+_RUNS = {
+    "postgresql": _runs(_FIRST, endpoints.join(_FIRST, true())),
+    # SQLite (embedded, small queues): a window over every pending delivery.
+    "sqlite": _runs(
+        _line,
+        _line.join(endpoints, endpoints.c.id == _line.c.endpoint_id),
+        _line.c.status == PENDING,
+    ),
+}
 _EARLIER_EVENT_UNDISPATCHED = exists().where(
     events.c.group_id == _head.c.group_id,
     events.c.seq < _head.c.seq,
     events.c.dispatched_at.is_(None),
 )
-_CLAIMABLE = (
-    select(_head.c.id)
-    .select_from(_HEADS.join(_head, _head.c.id == _HEADS.c.id))
-    .where(
-        _head.c.status == PENDING,
-        or_(_head.c.next_attempt_at.is_(None), _head.c.next_attempt_at <= bindparam("now")),
-        ~_EARLIER_EVENT_UNDISPATCHED,
+
+
+def _claimable(runs: Any) -> Any:
+    """Runs, or their beginnings, that may be sent now: each row free, none waiting behind an
+    undispatched earlier event of its group; first ranks first, so a `limit` cuts runs short
+    rather than skipping their heads."""
+    return (
+        select(_head.c.id, runs.c.rank)
+        .select_from(runs.join(_head, _head.c.id == runs.c.id))
+        .where(
+            runs.c.rank <= bindparam("run"),
+            runs.c.ready == 1,
+            # Checked again on the locked row: a deliverer that claimed it meanwhile gave
+            # it a lease of its own (not due, and another token).
+            _head.c.status == PENDING,
+            or_(
+                _is_due(_head),
+                and_(runs.c.head_due == 1, _head.c.lease_token == runs.c.head_token),
+            ),
+            ~_EARLIER_EVENT_UNDISPATCHED,
+        )
+        .order_by(runs.c.rank, _head.c.next_attempt_at)
+        .limit(bindparam("limit"))
+        # Deliverers in other workers skip the rows this one is taking instead of queueing
+        # on them; a row another one claimed meanwhile is re-checked and found leased.
+        .with_for_update(skip_locked=True, of=_head)
+        .cte("claimable")
     )
-    .order_by(_head.c.next_attempt_at)
-    .limit(bindparam("limit"))
-    # Deliverers in other workers skip the rows this one is taking instead of queueing on
-    # them; a row another one claimed meanwhile is re-checked and found leased.
-    .with_for_update(skip_locked=True, of=_head)
-)
-_CLAIM_VALUES: dict[str, Any] = {
-    "next_attempt_at": bindparam("lease_until"),
-    "lease_token": bindparam("token"),
-}
+
+
 _DETAIL_COLUMNS = (
     deliveries.c.id.label("delivery_id"),
     deliveries.c.attempts.label("delivery_attempts"),
@@ -178,22 +255,31 @@ _DETAIL_COLUMNS = (
 )
 # PostgreSQL: the claim returns what the attempts need, from the endpoints and events it
 # joins (UPDATE … FROM … RETURNING), in one statement.
+_CLAIMABLE_PG = _claimable(_RUNS["postgresql"])
 _CLAIM_WITH_DETAILS = (
     update(deliveries)
     .where(
-        deliveries.c.id.in_(_CLAIMABLE),
+        deliveries.c.id == _CLAIMABLE_PG.c.id,
         endpoints.c.id == deliveries.c.endpoint_id,
         events.c.id == deliveries.c.event_id,
     )
-    .values(_CLAIM_VALUES)
-    .returning(*_DETAIL_COLUMNS)
+    .values(
+        # The lease of a run's r-th delivery covers the r attempts up to and including its own.
+        next_attempt_at=bindparam("now", type_=deliveries.c.next_attempt_at.type)
+        + func.make_interval(
+            0, 0, 0, 0, 0, 0, bindparam("lease_seconds", type_=Float) * _CLAIMABLE_PG.c.rank
+        ),
+        lease_token=bindparam("token"),
+    )
+    .returning(_CLAIMABLE_PG.c.rank, *_DETAIL_COLUMNS)
 )
-# SQLite's RETURNING sees only the updated table: the details are a second statement.
+# SQLite's RETURNING sees only the updated table: the claimable rows are read first (a
+# deliverer's claim runs in a transaction of its own, and SQLite has one writer at a time).
+_CLAIMABLE_SQLITE = select(_claimable(_RUNS["sqlite"]))
 _CLAIM = (
     update(deliveries)
-    .where(deliveries.c.id.in_(_CLAIMABLE))
-    .values(_CLAIM_VALUES)
-    .returning(deliveries.c.id)
+    .where(deliveries.c.id == bindparam("c_id"))
+    .values(next_attempt_at=bindparam("c_lease_until"), lease_token=bindparam("c_token"))
 )
 _DETAILS = (
     select(*_DETAIL_COLUMNS)
@@ -220,22 +306,38 @@ class Claim:
 
 
 async def claim(
-    conn: AsyncConnection, *, limit: int, lease_seconds: float, now: datetime
+    conn: AsyncConnection, *, limit: int, lease_seconds: float, now: datetime, run: int = 1
 ) -> list[Claim]:
-    """Take up to `limit` due heads for one attempt each (oldest due first)."""
+    """Take up to `limit` due deliveries, up to `run` in a row of each endpoint's line (oldest
+    due first), for one attempt each; an endpoint's claims come together, in seq order. The
+    r-th of a run is leased for r times `lease_seconds`: if this deliverer dies, the first ones
+    are free again soon, the later ones as their turn would have passed."""
     token = uuid.uuid4()
     params = {
         "now": now,
         "limit": limit,
-        "lease_until": now + timedelta(seconds=lease_seconds),
+        "run": run,
+        "lease_seconds": lease_seconds,
         "token": token,
     }
     if conn.dialect.name == "postgresql":
         rows = list(await conn.execute(_CLAIM_WITH_DETAILS, params))
+        rank = {row.delivery_id: row.rank for row in rows}
     else:
-        ids = list((await conn.execute(_CLAIM, params)).scalars())
-        rows = list(await conn.execute(_DETAILS, {"ids": ids})) if ids else []
-    return [
+        rank = {row.id: row.rank for row in await conn.execute(_CLAIMABLE_SQLITE, params)}
+        if not rank:
+            return []
+        leases = [
+            {
+                "c_id": i,
+                "c_token": token,
+                "c_lease_until": now + timedelta(seconds=lease_seconds * r),
+            }
+            for i, r in rank.items()
+        ]
+        await conn.execute(_CLAIM, leases)
+        rows = list(await conn.execute(_DETAILS, {"ids": list(rank)}))
+    claims = [
         Claim(
             delivery_id=row.delivery_id,
             token=token,
@@ -250,6 +352,30 @@ async def claim(
         )
         for row in rows
     ]
+    claims.sort(key=lambda c: (c.endpoint_id, rank[c.delivery_id]))
+    kept, broken = _whole_runs(claims, rank)
+    await release(conn, broken, now)
+    return kept
+
+
+def _whole_runs(
+    claims: Sequence[Claim], rank: dict[uuid.UUID, int]
+) -> tuple[list[Claim], list[Claim]]:
+    """Split sorted claims into those that begin at their endpoint's head with no gap, and
+    the rest. A gap is possible on PostgreSQL: two deliverers claiming at once skip each
+    other's locked rows, and one may get a run's second row but not its first; sending it
+    would overtake the first."""
+    kept: list[Claim] = []
+    broken: list[Claim] = []
+    expected: dict[uuid.UUID, int] = {}
+    for c in claims:
+        if rank[c.delivery_id] == expected.get(c.endpoint_id, 1):
+            expected[c.endpoint_id] = rank[c.delivery_id] + 1
+            kept.append(c)
+        else:
+            expected[c.endpoint_id] = -1  # nothing after a gap either
+            broken.append(c)
+    return kept, broken
 
 
 _RELEASE = (
