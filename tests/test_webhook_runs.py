@@ -17,7 +17,7 @@ from app.webhooks.queue import Claim, _whole_runs
 from tests.conftest import running_worker
 from tests.helpers import events_of, eventually, make_group, make_user
 from tests.receiver import Behaviour, Receiver
-from tests.test_webhooks import _dispatcher, _only_this_group_pending
+from tests.test_webhooks import _deliverer, _dispatcher, _only_this_group_pending
 
 
 async def _hook_and_areas(
@@ -117,3 +117,38 @@ async def test_the_run_of_a_deliverer_that_died_is_taken_over_whole(
     taken = await claim(1.5)
     assert [c.delivery_id for c in taken] == [c.delivery_id for c in died]
     assert len({c.token for c in taken} | {c.token for c in died}) == 2
+
+
+async def test_a_run_sends_its_next_delivery_only_once_the_last_outcome_is_committed(
+    wh_app: FastAPI, wh_client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    # If the worker dies, an endpoint then has at most one request whose outcome was lost: at
+    # most one delivery arrives twice, as before runs.
+    owner, group, _ = await _hook_and_areas(wh_client, receiver.url("/paced"), 3)
+    dispatcher = _dispatcher(wh_app)
+    for event in await events_of(wh_client, owner, group["id"]):
+        await dispatcher.dispatch(uuid.UUID(event["id"]))
+    await _only_this_group_pending(wh_app, group["id"])
+    # No loop runs: each `step()` is one pass (record what ended, claim, start).
+    deliverer = _deliverer(wh_app)
+    try:
+        assert await deliverer.step() == 3  # one run of three
+        await receiver.wait_for("/paced", 1)
+
+        async def first_finished() -> bool:
+            return len(deliverer.finished) == 1
+
+        await eventually(first_finished)
+        assert len(receiver.at("/paced")) == 1  # the run waits for the record
+        await deliverer.step()  # records it: the second request goes out
+        await receiver.wait_for("/paced", 2)
+        await eventually(first_finished)
+        assert len(receiver.at("/paced")) == 2
+        await deliverer.step()
+        got = await receiver.wait_for("/paced", 3)
+    finally:
+        for task in list(deliverer.runs.values()):
+            task.cancel()
+        await deliverer.http.aclose()
+    seqs = [json.loads(g.body)["data"]["seq"] for g in got]
+    assert seqs == sorted(seqs)

@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     # Deliveries one worker holds at once: claimed, and being sent or next in their endpoint's
     # run (an endpoint never has more than one request in flight).
     webhook_max_in_flight: int = 100
-    # How many of an endpoint's due deliveries one claim takes, to send back to back in order.
+    # How many of an endpoint's due deliveries one claim takes, to send one after another.
     webhook_run_size: int = 10
     # The deliverer looks for due deliveries at least this often; dispatch and redeliveries
     # wake it at once, and it wakes itself for the retries it scheduled.

@@ -4,8 +4,9 @@ database says are due, many at a time.
 One loop, three steps: record the outcomes of the attempts that ended since the last pass (one
 transaction for all of them), claim as many due deliveries as there is room for (one
 statement), and start sending them: one task per endpoint, which sends that endpoint's claimed
-run — up to `webhook_run_size` of its line — in order, back to back, and stops at the first
-failure (the rest is given back; it waits behind the failed one). Then the loop waits until an
+run — up to `webhook_run_size` of its line — in order, each request once the last one's
+outcome is committed, and stops at the first failure (the rest is given back; it waits behind
+the failed one). Then the loop waits until an
 attempt ends, a wake-up comes (dispatch made deliveries, an owner asked for a redelivery), a
 retry falls due, or the poll interval passes. Under load the attempts that end while a pass
 runs make the next batch, so the database work per delivery shrinks as the rate grows — and
@@ -89,6 +90,8 @@ class Deliverer:
         self._claim_due = True  # whether the next pass looks for due deliveries
         self.finished: list[queue.Finished] = []
         self.unsent: list[queue.Claim] = []  # the rest of runs cut short, to give back
+        # Runs waiting for an outcome to be committed before their next request.
+        self._recorded: dict[uuid.UUID, asyncio.Future[None]] = {}
         self._payloads: OrderedDict[uuid.UUID, str] = OrderedDict()
         self._wake = asyncio.Event()
         # Set while the loop waits for work: all that was due has been claimed.
@@ -176,9 +179,11 @@ class Deliverer:
             except TimeoutError:
                 self._claim_due = True  # the poll, or a retry this deliverer scheduled
             self.idle.clear()
-        if self.finished and self.in_flight:
+        if self.finished and self.in_flight and not self._recorded:
             # Attempts started together end together: a moment's wait records them in one
-            # batch instead of a statement per attempt.
+            # batch instead of a statement per attempt. Not while a run waits for its record
+            # to go on: there, the wait would be the endpoint's (what ends meanwhile makes
+            # the next batch anyway).
             await asyncio.sleep(self.settings.webhook_batch_interval_seconds)
         self._wake.clear()
         if self._next_retry is not None and self._next_retry <= utcnow():
@@ -187,13 +192,21 @@ class Deliverer:
     # --- attempts ------------------------------------------------------------------------
 
     async def _send_run(self, run: list[queue.Claim]) -> None:
-        """An endpoint's run, in order; a failure ends it (what follows waits behind it)."""
+        """An endpoint's run, in order; a failure ends it (what follows waits behind it).
+
+        Each next request waits until the last one's outcome is committed (recorded with
+        whatever else ended meanwhile): if this worker dies, an endpoint has at most one
+        request whose outcome was lost, so it receives at most one delivery twice."""
         for i, c in enumerate(run):
             if not await self._attempt(c):
                 self.unsent += run[i + 1 :]
                 for rest in run[i + 1 :]:
                     self.in_flight.pop(rest.delivery_id, None)
                 return
+            if i + 1 < len(run):
+                recorded = asyncio.get_running_loop().create_future()
+                self._recorded[c.delivery_id] = recorded
+                await recorded
 
     async def _attempt(self, c: queue.Claim) -> bool:
         now = utcnow()
@@ -268,6 +281,10 @@ class Deliverer:
                 recorded = await queue.record(tx, self.settings, batch, utcnow())
         # Committed: only now are these outcomes safe to forget.
         del self.finished[: len(batch)]
+        for f in batch:
+            waiting = self._recorded.pop(f.claim.delivery_id, None)
+            if waiting is not None and not waiting.done():
+                waiting.set_result(None)
         for result, count in recorded.results.items():
             self.metrics.deliveries.labels(result).inc(count)
         for f in batch:

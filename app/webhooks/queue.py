@@ -140,7 +140,7 @@ def _is_due(delivery: Any) -> Any:
 def _runs(line: Any, from_: Any, *where: Any) -> Any:
     """Each endpoint's run: the first pending deliveries of its line, numbered in seq order
     (`rank`), with `ready` = 1 while every one up to it may be sent now. A run is sent in
-    order by one task, so an endpoint's deliveries go out back to back without a claim
+    order by one task, so an endpoint's deliveries go out one after another without a claim
     between them.
 
     A delivery may be sent when it is due, or when it is held by the same lease as its
