@@ -201,6 +201,34 @@ async def test_csv_round_trip(client: httpx.AsyncClient) -> None:
     assert (r.json()["created"], r.json()["updated"], r.json()["unchanged"]) == (0, 0, 4)
 
 
+async def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised_and_round_trip(
+    client: httpx.AsyncClient,
+) -> None:
+    team = await make_team(client)
+    titles = ['=HYPERLINK("http://evil.example","x")', "@SUM(A1)", "+1+1", "-2-2", "'=kept"]
+    descriptions = {
+        (await create_item(client, team, title=title, description="=cmd|' /C calc'!A0"))[
+            "description"
+        ]
+        for title in titles
+    }
+    before = await export(client, team)
+    rows = parse(before)
+    cells = [row[c] for row in rows for c in ("title", "description")]
+    # Nothing a spreadsheet would evaluate: every such cell starts with the text mark.
+    assert all(cell.startswith("'") for cell in cells), cells
+    assert sorted(row["title"] for row in rows) == sorted("'" + t for t in titles)
+
+    # Importing the export gives back exactly what was exported: nothing changes.
+    r = await upload(client, team, before.encode())
+    assert r.status_code == 200, r.text
+    assert (r.json()["created"], r.json()["updated"], r.json()["unchanged"]) == (0, 0, 5)
+    assert await export(client, team) == before
+    items = r.json()["items"]
+    assert sorted(i["title"] for i in items) == sorted(titles)
+    assert {i["description"] for i in items} == descriptions == {"=cmd|' /C calc'!A0"}
+
+
 async def assert_refused(
     client: httpx.AsyncClient, team: Team, content: bytes, *, column: str | None = None
 ) -> dict[str, Any]:

@@ -72,8 +72,21 @@ async def _emails(conn: AsyncConnection, group_id: uuid.UUID) -> dict[uuid.UUID,
     return {uid: email for uid, email in rows.all()}
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (`=HYPERLINK(…)`,
+# `@SUM(…)`, DDE through `+`/`-`): such cells leave with a leading apostrophe, the usual
+# "this is text" mark. Cells that already start with one get another, so that import, which
+# takes one apostrophe off, gives back exactly what was exported.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
 def _cell(value: Any) -> str:
-    return "" if value is None else str(value)
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def _uncell(raw: str) -> str:
+    """The value of an exported cell (`_cell` undone)."""
+    return raw[1:] if raw.startswith("'") else raw
 
 
 async def export_csv(*, ctx: GroupContext) -> str:
@@ -166,7 +179,8 @@ def _fields(
 ) -> dict[str, Any]:
     """CSV cells → API fields (only the columns present; pydantic validates the values)."""
     fields: dict[str, Any] = {}
-    for column, raw in cells.items():
+    for column, cell in cells.items():
+        raw = _uncell(cell)
         value = raw.strip()
         if column == "id":
             continue
