@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     webhook_secret_overlap_seconds: float = 24 * 3600
     # Hosts (names or addresses) exempt from the SSRF guard, e.g. ["127.0.0.1"] in tests.
     webhook_allowed_hosts: list[str] = []
+    # Ports webhooks may use besides 80 and 443 (allowed hosts may use any).
+    webhook_allowed_ports: list[int] = []
     # Deliveries one worker holds at once: claimed, and being sent or next in their endpoint's
     # run (an endpoint never has more than one request in flight).
     webhook_max_in_flight: int = 100

@@ -86,7 +86,10 @@ async def attempt(
 
     try:
         target = await ssrf.check(
-            url, allowed_hosts=settings.webhook_allowed_hosts, resolver=resolver
+            url,
+            allowed_hosts=settings.webhook_allowed_hosts,
+            allowed_ports=settings.webhook_allowed_ports,
+            resolver=resolver,
         )
     except ssrf.UnsafeURL as exc:
         return Outcome(None, elapsed(), error=f"refused: {exc}")

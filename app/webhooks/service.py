@@ -44,7 +44,12 @@ def matches(patterns: list[str], event_type: str) -> bool:
 
 async def _checked_url(settings: Settings, url: str, resolver: ssrf.Resolver) -> str:
     try:
-        await ssrf.check(url, allowed_hosts=settings.webhook_allowed_hosts, resolver=resolver)
+        await ssrf.check(
+            url,
+            allowed_hosts=settings.webhook_allowed_hosts,
+            allowed_ports=settings.webhook_allowed_ports,
+            resolver=resolver,
+        )
     except ssrf.UnsafeURL as exc:
         raise ValidationFailed(
             f"The webhook URL is not allowed: {exc}",

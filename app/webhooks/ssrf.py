@@ -49,11 +49,35 @@ async def system_resolver(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
+# NAT64 (RFC 6052, RFC 8215): a gateway turns these IPv6 addresses into the IPv4 address
+# embedded in them, so `64:ff9b::a9fe:a9fe` reaches 169.254.169.254 (cloud metadata).
+_NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
+_NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
+# Ports a webhook may use unless its host is explicitly allowed: the web's, not a database's
+# or a mail server's on a public address.
+DEFAULT_PORTS = (80, 443)
+
+
+def nat64_embedded(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a NAT64 address stands for, or None."""
+    bits = int(ip)
+    if ip in _NAT64_WELL_KNOWN:
+        return ipaddress.IPv4Address(bits & 0xFFFFFFFF)
+    if ip in _NAT64_LOCAL_USE:  # a /48 prefix: the IPv4 address sits around the `u` octet
+        return ipaddress.IPv4Address((((bits >> 64) & 0xFFFF) << 16) | ((bits >> 40) & 0xFFFF))
+    return None
+
+
 def is_public(ip: IPAddress) -> bool:
     """Globally routable unicast only: no loopback, private, link-local (cloud metadata),
-    CGNAT, multicast, reserved or unspecified addresses, and no IPv4-mapped IPv6."""
-    if isinstance(ip, ipaddress.IPv6Address) and (ip.ipv4_mapped or ip.sixtofour or ip.teredo):
-        return False
+    CGNAT, multicast, reserved or unspecified addresses, no IPv4-mapped IPv6, and NAT64
+    addresses only for a public IPv4 address."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped or ip.sixtofour or ip.teredo:
+            return False
+        embedded = nat64_embedded(ip)
+        if embedded is not None:
+            return is_public(embedded)
     return ip.is_global and not ip.is_multicast
 
 
@@ -74,21 +98,29 @@ def parse(url: str) -> tuple[str, str, int]:
 
 
 async def check(
-    url: str, *, allowed_hosts: Sequence[str] = (), resolver: Resolver = system_resolver
+    url: str,
+    *,
+    allowed_hosts: Sequence[str] = (),
+    allowed_ports: Sequence[int] = (),
+    resolver: Resolver = system_resolver,
 ) -> Target:
     """Resolve the URL's host and return the first address that may be called.
 
     Every address the name resolves to must be public (an attacker controlling DNS could
-    otherwise pick which one we use), unless the host or its address is explicitly allowed.
+    otherwise pick which one we use), and the port 80, 443 or one of `allowed_ports`, unless
+    the host or its address is explicitly allowed.
     """
     _, host, port = parse(url)
+    trusted = host in allowed_hosts
+    if not trusted and port not in DEFAULT_PORTS and port not in allowed_ports:
+        raise UnsafeURL(f"port {port} is not allowed (80, 443 and the configured ones are)")
     try:
         literal: IPAddress | None = ipaddress.ip_address(host)
     except ValueError:
         literal = None
     addresses = [str(literal)] if literal else await _resolve(resolver, host, port)
     allowed = set(allowed_hosts)
-    if host in allowed:
+    if trusted:
         return Target(url, host, port, addresses[0])
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
