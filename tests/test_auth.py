@@ -277,3 +277,15 @@ async def test_patch_me_with_stale_if_match_is_412(client: httpx.AsyncClient) ->
     assert r.json()["name"] == "First edit"
     assert r.json()["locale"] == "en"
     assert r.headers["etag"] == new_etag
+
+
+async def test_a_password_is_taken_exactly_as_typed(client: httpx.AsyncClient) -> None:
+    # Spaces around a password are part of it, at registration as at sign-in.
+    email = f"{unique('spaces')}@example.org"
+    password = "  spaced out secret  "
+    r = await client.post(
+        "/auth/register", json={"email": email, "password": password, "name": "Spaces"}
+    )
+    assert r.status_code == 201, r.text
+    assert (await _login(client, email, password)).status_code == 200
+    assert (await _login(client, email, password.strip())).status_code == 401

@@ -2,18 +2,23 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import EmailStr, Field
+from pydantic import EmailStr, Field, StringConstraints
 
 from app.core.schemas import InputModel, OutputModel
 
 Locale = Literal["en", "es"]
 
 
+# A password is taken exactly as typed: spaces around it are part of it (input models strip
+# other text), so registration and sign-in hash the same string.
+Password = Annotated[str, StringConstraints(strip_whitespace=False, min_length=8, max_length=256)]
+
+
 class UserCreate(InputModel):
     email: EmailStr
-    password: str = Field(min_length=8, max_length=256)
+    password: Password
     name: str = Field(min_length=1, max_length=200)
     locale: Locale = "en"
 
