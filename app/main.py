@@ -14,6 +14,7 @@ from fastapi import APIRouter, FastAPI
 from app.core.config import Settings, get_settings
 from app.core.db import TransactionRoute, create_engine, create_session_factory
 from app.core.errors import install_error_handlers
+from app.core.headers import SecurityHeadersMiddleware
 from app.core.idempotency import IdempotencyMiddleware
 from app.core.limits import BodySizeLimitMiddleware
 from app.core.metrics import HttpMetrics, MetricsMiddleware
@@ -131,6 +132,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Event-driven backend for cross-country working groups",
         lifespan=lifespan,
+        # The interactive docs load scripts from a CDN; operators may turn them off (the
+        # contract stays at /openapi.json).
+        docs_url="/docs" if settings.docs_enabled else None,
+        redoc_url="/redoc" if settings.docs_enabled else None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -153,6 +158,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(SecurityHeadersMiddleware)
     # Outermost: the realtime websocket skips all of the above (app/realtime/router.py).
     app.add_middleware(RealtimeShortcut)
     return app

@@ -100,7 +100,8 @@ class RedisServer(Service):
 class ApiReplica(Service):
     """`wg api` on its own port, against the test database and the given Redis."""
 
-    ready = "Application startup complete"
+    # Logged once the socket listens ("Application startup complete" comes before the bind).
+    ready = "Uvicorn running on"
 
     def __init__(self, settings: Settings, redis_url: str, prefix: str, **env: str) -> None:
         self.port = free_port()

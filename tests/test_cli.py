@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 from pathlib import Path
 
 import httpx
@@ -38,7 +40,8 @@ async def test_serve_runs_everything_in_one_process_with_demo_data(tmp_path: Pat
     proc = await Proc.start(WG, "serve", "--demo", "--port", str(port), env=env)
     try:
         redis_line = await proc.wait_for_line("embedded Redis on")
-        await proc.wait_for_line("Application startup complete")
+        # Once the socket listens ("Application startup complete" comes before the bind).
+        await proc.wait_for_line("Uvicorn running on")
         base = f"http://127.0.0.1:{port}"
         async with httpx.AsyncClient(base_url=base) as http:
             assert (await http.get("/readyz")).status_code == 200
@@ -68,6 +71,8 @@ async def test_serve_runs_everything_in_one_process_with_demo_data(tmp_path: Pat
     # A secret of its own was generated (the built-in development key is never used).
     secret = (tmp_path / "secret_key").read_text()
     assert len(secret) >= 32 and secret != Settings.model_fields["secret_key"].default
+    assert stat.S_IMODE((tmp_path / "secret_key").stat().st_mode) == 0o600  # the owner's only
+    assert [n for n in os.listdir(tmp_path) if n.startswith(".secret")] == []  # no draft left
 
     db = tmp_path / "wghub.db"
     group_events = "SELECT count(*) FROM events"

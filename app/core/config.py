@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     # `wg worker` serves its metrics (deliveries, latency, queue depth) on this port when set;
     # `wg serve` shows them in the API's /metrics.
     worker_metrics_port: int | None = None
+    # When set, /metrics answers only `Authorization: Bearer <token>` (Prometheus'
+    # `authorization` setting); unset, anyone who reaches the port may read it.
+    metrics_token: str | None = None
+    # The interactive API docs (/docs, /redoc); /openapi.json stays.
+    docs_enabled: bool = True
 
     # Email (SMTP). Without smtp_host no mail is sent; the in-app inbox works regardless.
     smtp_host: str | None = None
