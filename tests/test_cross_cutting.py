@@ -187,6 +187,65 @@ async def test_garbage_cursor_is_400(client: httpx.AsyncClient) -> None:
 # --- Idempotency-Key ------------------------------------------------------------------------
 
 
+async def test_the_idempotency_record_is_complete_before_the_answer_leaves(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    user = await make_user(client, "idem-order")
+    group = await make_group(client, user)
+    key = unique("order")
+    stored_when_sent: list[int | None] = []
+
+    async def stored_status() -> int | None:
+        async with app.state.session_factory() as session:
+            row = await session.execute(
+                select(col(IdempotencyRecord.status_code)).where(col(IdempotencyRecord.key) == key)
+            )
+            return row.scalar_one_or_none()
+
+    async def watching(scope: Any, receive: Any, send: Any) -> None:
+        # Outside every middleware: what this sees is what goes on the wire.
+        async def on_send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                stored_when_sent.append(await stored_status())
+            await send(message)
+
+        await app(scope, receive, on_send)
+
+    transport = httpx.ASGITransport(app=watching)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test/api/v1") as http:
+        r = await http.post(
+            f"/groups/{group['id']}/focus-areas",
+            json={"title": "ordered"},
+            headers={**user.headers, "Idempotency-Key": key},
+        )
+    assert r.status_code == 201, r.text
+    assert stored_when_sent == [201]
+
+
+async def test_a_retry_right_after_the_answer_always_gets_the_replay(
+    client: httpx.AsyncClient, live_server: str
+) -> None:
+    # Over a real socket the client has the answer the moment it is sent; the record must be
+    # complete by then, or an immediate retry finds it "still in progress" (409).
+    user = await make_user(client, "idem-fast")
+    group = await make_group(client, user)
+    statuses: list[tuple[int, int]] = []
+    async with httpx.AsyncClient(base_url=f"http://{live_server}/api/v1") as http:
+        for i in range(200):
+            headers = {**user.headers, "Idempotency-Key": unique("fast")}
+            body = {"title": f"area {i}"}
+            url = f"/groups/{group['id']}/focus-areas"
+            first = await http.post(url, json=body, headers=headers)
+            again = await http.post(url, json=body, headers=headers)
+            statuses.append((first.status_code, again.status_code))
+            assert again.headers.get("idempotent-replayed") == "true", (i, again.text)
+            assert again.json() == first.json()
+    assert set(statuses) == {(201, 201)}
+
+
 async def test_idempotency_key_replays_first_response(client: httpx.AsyncClient) -> None:
     user = await make_user(client, "idem")
     name = unique("idem-group")

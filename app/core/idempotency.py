@@ -3,12 +3,14 @@
 The first request with a key inserts a pending record (the unique key makes a concurrent twin
 fail to insert and get 409). When it finishes below 500, its status, headers and body are stored
 and replayed to every retry with the same key and body; the same key with another body is 422.
-A 5xx frees the key so the client can retry for real. So does a record left pending by an API
-process that died mid-request, once it is older than `idempotency_abandoned_seconds`: otherwise
-the key would answer 409 for its whole TTL. (Had that process already committed its write, the
-retry runs it again; the window is the few milliseconds between that commit and storing the
-answer.) Keys are scoped to the signed-in user; anonymous requests (register, login) are not
-deduplicated, so one person's response can never be replayed to another.
+The answer leaves only once its record is stored, so a retry sent the moment it arrives gets
+the replay. A 5xx frees the key so the client can retry for real. So does a record left
+pending by an API process that died mid-request, once it is older than
+`idempotency_abandoned_seconds`: otherwise the key would answer 409 for its whole TTL. (Had
+that process already committed its write, the retry runs it again; the window is the few
+milliseconds between that commit and storing the answer.) Keys are scoped to the signed-in
+user; anonymous requests (register, login) are not deduplicated, so one person's response can
+never be replayed to another.
 """
 
 from __future__ import annotations
@@ -72,32 +74,38 @@ class IdempotencyMiddleware:
             await self._answer_from(claim, fingerprint, scope, replay_receive, send)
             return
 
-        status = 500
-        out_headers: list[list[str]] = []
+        # The answer is held back until its record is complete: the client may retry the
+        # moment it has the answer, and the retry must find the replay, not "in progress".
+        start: Message | None = None
         chunks: list[bytes] = []
 
         async def capture(message: Message) -> None:
-            nonlocal status
+            nonlocal start
             if message["type"] == "http.response.start":
-                status = message["status"]
-                out_headers.extend(
-                    [k.decode("latin-1"), v.decode("latin-1")]
-                    for k, v in message.get("headers", [])
-                    if k.lower() not in _SKIP_HEADERS
-                )
+                start = message
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
-            await send(message)
 
         try:
             await self.app(scope, replay_receive, capture)
         except BaseException:
             await self._release(user_scope, key)
             raise
+        if start is None:  # the app answered nothing (the client left): nothing to keep
+            await self._release(user_scope, key)
+            return
+        status, body = start["status"], b"".join(chunks)
         if status >= 500:
             await self._release(user_scope, key)
         else:
-            await self._store(user_scope, key, status, out_headers, b"".join(chunks))
+            out_headers = [
+                [k.decode("latin-1"), v.decode("latin-1")]
+                for k, v in start.get("headers", [])
+                if k.lower() not in _SKIP_HEADERS
+            ]
+            await self._store(user_scope, key, status, out_headers, body)
+        await send(start)
+        await send({"type": "http.response.body", "body": body})
 
     async def _scope_for(self, token: str) -> str | None:
         from app.users.principal import authenticate  # users depend on core, not the reverse
