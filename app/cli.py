@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import secrets
+import signal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -87,11 +88,20 @@ def serve(
         _seed_demo(settings)
     from app.main import create_app
 
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again so the exit status
+    # tells; with the default action that would end the process before the `finally` below
+    # stops the embedded Redis (a daemon, not our child: it would be left running). Ending
+    # with SystemExit instead lets the clean-up run.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         uvicorn.run(create_app(settings), host=host, port=port, **_uvicorn_options(settings))
     finally:
         if embedded is not None:
             embedded.stop()
+
+
+def _exit_on_signal(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 @cli.command()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import stat
 from pathlib import Path
 
 import httpx
+import psutil
+import pytest
 from arq import create_pool
 from arq.connections import RedisSettings
 
@@ -86,6 +89,32 @@ async def test_serve_runs_everything_in_one_process_with_demo_data(tmp_path: Pat
         row[0] for row in sqlite3.connect(db).execute("SELECT DISTINCT country FROM organizations")
     }
     assert {"AR", "CO", "CR", "CU", "MX", "EC"} <= countries
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+async def test_serve_stops_its_embedded_redis_when_stopped(tmp_path: Path, sig: int) -> None:
+    # A container runtime stops with SIGTERM, a terminal with SIGINT: neither may leave the
+    # embedded redis-server running on its own.
+    port = free_port()
+    proc = await Proc.start(
+        WG, "serve", "--port", str(port), env=clean_env(WG_DATA_DIR=str(tmp_path))
+    )
+    try:
+        line = await proc.wait_for_line("embedded Redis on")
+        await proc.wait_for_line("Uvicorn running on")
+        redis_port = int(line.rsplit(":", 1)[1].split("/", 1)[0])
+        # redis-server runs as a daemon (not our child): find it by the port it listens on.
+        redis = [
+            psutil.Process(c.pid)
+            for c in psutil.net_connections(kind="tcp")
+            if c.laddr and c.laddr.port == redis_port and c.status == psutil.CONN_LISTEN and c.pid
+        ]
+        assert len(redis) == 1 and "redis" in redis[0].name(), redis
+    finally:
+        code = await proc.stop(sig)
+    assert code in (0, 128 + sig), proc.output()  # a clean stop, or the signal's usual status
+    _, alive = psutil.wait_procs(redis, timeout=10)
+    assert alive == [], "the embedded Redis outlived wg serve"
 
 
 async def test_worker_process_connects_and_runs_jobs(settings: Settings) -> None:
