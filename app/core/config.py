@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # returned while others wait, so a busy process would connect over and over.
     db_pool_size: int = 20
     db_max_overflow: int = 0
+    # A request that waits this long for a pooled connection (PostgreSQL), for a new one to
+    # open, or for SQLite's write lock, gets 503 with Retry-After instead of hanging.
+    db_pool_timeout_seconds: float = 5.0
     # A pooled connection idle this long is pinged before use (a fresh one replaces it if the
     # server has dropped it); busier connections are not (app/core/db.py).
     db_ping_after_idle_seconds: float = 5.0

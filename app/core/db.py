@@ -45,16 +45,20 @@ def create_engine(settings: Settings) -> AsyncEngine:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
             url,
-            connect_args={"timeout": 30},
+            # SQLite's busy timeout: how long a write waits for the lock before "database is
+            # locked" (503, app/core/errors.py).
+            connect_args={"timeout": settings.db_pool_timeout_seconds},
             json_serializer=dumps_text,
             json_deserializer=orjson.loads,
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, busy_timeout_ms=int(settings.db_pool_timeout_seconds * 1000))
         return engine
     engine = create_async_engine(
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        connect_args={"timeout": settings.db_pool_timeout_seconds},  # asyncpg's connect timeout
         # Event data and other JSON columns hold UUIDs and date-times as they come.
         json_serializer=dumps_text,
         json_deserializer=orjson.loads,
@@ -91,12 +95,13 @@ def _discard_dead_connections(engine: AsyncEngine, ping_after_idle: float) -> No
                 raise exc.DisconnectionError("connection lost while idle") from error
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
     """WAL for concurrent readers, foreign keys on, and BEGIN IMMEDIATE.
 
     SQLite's default deferred transactions fail with "database is locked" when two readers both
     try to upgrade to writers; taking the write lock at BEGIN makes writers queue instead
-    (busy timeout), which is what gives each group's event `seq` its order here.
+    (busy timeout), which is what gives each group's event `seq` its order here. A writer that
+    waits longer than the busy timeout gets "database is locked": 503 (app/core/errors.py).
     """
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -105,7 +110,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={busy_timeout_ms:d}")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -151,7 +152,41 @@ async def _stale_data(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# How long a client is told to wait when the database cannot take its request.
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says the database could not be had (rather than a bug): the pool stayed
+    empty for `db_pool_timeout_seconds`, the server refused or dropped the connection, or
+    SQLite stayed locked for its busy timeout."""
+    if isinstance(exc, sa_exc.TimeoutError):  # the pool's (not asyncio's)
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        if isinstance(exc, sa_exc.OperationalError) and "database is locked" in str(exc.orig):
+            return True
+        exc = exc.orig if isinstance(exc.orig, BaseException) else exc
+    # Connecting: refused, unreachable or timed out (asyncpg raises these unwrapped), or a
+    # server that is starting, shutting down or full.
+    return isinstance(exc, (ConnectionError, OSError, TimeoutError)) or type(exc).__name__ in {
+        "CannotConnectNowError",
+        "TooManyConnectionsError",
+        "ConnectionDoesNotExistError",
+        "AdminShutdownError",
+    }
+
+
 async def _unhandled(_: Request, exc: Exception) -> JSONResponse:
+    if database_unavailable(exc):
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return problem_response(
+            503,
+            "The database is unavailable or busy; try again shortly",
+            code="database-unavailable",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        )
     log.exception("unhandled error", exc_info=exc)
     return problem_response(500, "Internal server error", code="internal-error")
 
@@ -161,4 +196,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(StaleDataError, _stale_data)
+    # Handled where the route runs (not only by the last-resort handler, which re-raises
+    # into the server's log): a database that is away is an expected state, not a crash.
+    for kind in (sa_exc.TimeoutError, sa_exc.DBAPIError, OSError):
+        app.add_exception_handler(kind, _unhandled)
     app.add_exception_handler(Exception, _unhandled)
