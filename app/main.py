@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from arq.connections import ArqRedis
 from fastapi import APIRouter, FastAPI
 
+from app.core import logredact
 from app.core.config import Settings, get_settings
 from app.core.db import TransactionRoute, create_engine, create_session_factory
 from app.core.errors import install_error_handlers
@@ -138,6 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url="/redoc" if settings.docs_enabled else None,
     )
     app.state.settings = settings
+    logredact.install()
     app.state.engine = engine
     app.state.session_factory = session_factory
     app.state.metrics = HttpMetrics()

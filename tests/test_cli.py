@@ -117,6 +117,25 @@ async def test_serve_stops_its_embedded_redis_when_stopped(tmp_path: Path, sig: 
     assert alive == [], "the embedded Redis outlived wg serve"
 
 
+async def test_the_access_log_holds_no_credential(tmp_path: Path) -> None:
+    port = free_port()
+    proc = await Proc.start(
+        WG, "serve", "--port", str(port), env=clean_env(WG_DATA_DIR=str(tmp_path))
+    )
+    secret = "wgk_" + "s3cr3t" * 6
+    try:
+        await proc.wait_for_line("Uvicorn running on")
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            await http.get(f"/api/v1/groups/x/calendar.ics?token={secret}")
+            await http.get(f"/healthz?a=1&Ticket={secret}&access_token={secret}")
+        await proc.wait_for_line("/healthz?a=1")
+    finally:
+        await proc.stop()
+    assert secret not in proc.output()
+    assert "calendar.ics?token=[redacted]" in proc.output()
+    assert "Ticket=[redacted]&access_token=[redacted]" in proc.output()
+
+
 async def test_worker_process_connects_and_runs_jobs(settings: Settings) -> None:
     env = clean_env(
         WG_DATABASE_URL=settings.effective_database_url,
