@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 
 from arq.connections import ArqRedis
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url="/redoc" if settings.docs_enabled else None,
     )
     app.state.settings = settings
+    app.state.webhook_tests = Counter()  # user → webhook test calls in progress (router)
     logredact.install()
     app.state.engine = engine
     app.state.session_factory = session_factory

@@ -23,6 +23,7 @@ from tests.helpers import (
     make_user,
     metric,
     settings_changed,
+    unique,
 )
 from tests.receiver import Behaviour, Receiver
 
@@ -387,6 +388,35 @@ async def test_test_ping_reports_the_receivers_answer(
     assert r.json()["success"] is True and r.json()["status_code"] == 200
     (got,) = receiver.at("/ping")
     assert _verify(hook["secret"], got)["type"] == "webhook.test"
+
+
+async def test_test_calls_to_a_hung_receiver_hold_up_nobody_and_are_capped_per_user(
+    wh_client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    import asyncio
+
+    owner, gid = await _setup(wh_client)
+    hung = await _hook(wh_client, owner, gid, receiver.on("/hung", Behaviour(hang=True)))
+    answering = await _hook(wh_client, owner, gid, receiver.url("/answering"))
+    bystander = await make_user(wh_client, "bystander")
+
+    def test_call(hook: dict[str, Any]) -> Any:
+        return wh_client.post(f"/webhooks/{hook['id']}/test", headers=owner.headers)
+
+    waiting = [asyncio.create_task(test_call(hung)) for _ in range(2)]
+    await receiver.wait_for("/hung", 2)  # both calls wait on the receiver now
+    third = await test_call(answering)  # the owner's slots are taken: refused at once
+    assert third.status_code == 429, third.text
+    assert int(third.headers["retry-after"]) > 0
+    # Everyone else goes on, reads and writes, while the receiver keeps those calls waiting.
+    assert (await wh_client.get("/users/me", headers=bystander.headers)).status_code == 200
+    r = await wh_client.post("/groups", json={"name": unique("g")}, headers=bystander.headers)
+    assert r.status_code == 201, r.text
+    assert not any(t.done() for t in waiting)
+    for r in await asyncio.gather(*waiting):
+        assert r.status_code == 200 and r.json()["success"] is False  # timed out
+    r = await test_call(answering)  # the slots are free again
+    assert r.status_code == 200 and r.json()["success"] is True
 
 
 async def test_an_endpoint_failing_for_too_long_is_disabled_and_owners_are_told(

@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     webhook_allowed_hosts: list[str] = []
     # Ports webhooks may use besides 80 and 443 (allowed hosts may use any).
     webhook_allowed_ports: list[int] = []
+    # `POST /webhooks/{id}/test` calls waiting on receivers at once, per user and API process.
+    webhook_tests_per_user: int = 2
     # Deliveries one worker holds at once: claimed, and being sent or next in their endpoint's
     # run (an endpoint never has more than one request in flight).
     webhook_max_in_flight: int = 100

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
-from typing import Annotated
+from collections import Counter
+from collections.abc import Iterator
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
+from app.core.config import Settings
 from app.core.db import SessionDep, after_commit, commit_early
 from app.core.deps import IfMatch, SettingsDep, check_if_match, set_etag
+from app.core.errors import RateLimited
 from app.core.pagination import Page, PageParams, page_params
 from app.groups.access import GroupContext, GroupMember, Loaded, ObjectKind, Owner, object_access
 from app.models import DeliveryStatus, Role, WebhookEndpoint
@@ -129,10 +134,38 @@ async def rotate_secret(
 async def test_webhook(
     webhook: WebhookReader, request: Request, settings: SettingsDep
 ) -> TestResult:
-    """Send a signed `webhook.test` message now and report how the receiver answered."""
+    """Send a signed `webhook.test` message now and report how the receiver answered.
+    A user may have `WG_WEBHOOK_TESTS_PER_USER` of these waiting on receivers at once (per
+    API process); more get 429."""
     endpoint = webhook.obj
     signers = signers_of(service.signing_secrets(endpoint, settings))
     await commit_early(request)  # no transaction open while the receiver is called
+    with _test_slot(request, webhook.ctx.user.id, settings.webhook_tests_per_user):
+        return await _send_test(request, settings, endpoint, signers)
+
+
+@contextlib.contextmanager
+def _test_slot(request: Request, user_id: uuid.UUID, limit: int) -> Iterator[None]:
+    """One of the user's slots for test calls, or 429: a receiver that never answers ties up
+    a request for the whole webhook timeout, and one user must not tie up many."""
+    busy: Counter[uuid.UUID] = request.app.state.webhook_tests
+    if busy[user_id] >= limit:
+        raise RateLimited(
+            f"At most {limit} webhook tests at a time; wait for one to finish",
+            headers={"Retry-After": "5"},
+        )
+    busy[user_id] += 1
+    try:
+        yield
+    finally:
+        busy[user_id] -= 1
+        if not busy[user_id]:
+            del busy[user_id]
+
+
+async def _send_test(
+    request: Request, settings: Settings, endpoint: WebhookEndpoint, signers: Any
+) -> TestResult:
     msg_id = f"test_{uuid.uuid4().hex}"
     now = utcnow().isoformat().replace("+00:00", "Z")
     message = {"type": "webhook.test", "timestamp": now, "data": {"webhook_id": str(endpoint.id)}}
