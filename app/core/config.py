@@ -41,9 +41,13 @@ class Settings(BaseSettings):
     # returned while others wait, so a busy process would connect over and over.
     db_pool_size: int = 20
     db_max_overflow: int = 0
-    # A request that waits this long for a pooled connection (PostgreSQL), for a new one to
-    # open, or for SQLite's write lock, gets 503 with Retry-After instead of hanging.
+    # A request that waits this long for a pooled connection (PostgreSQL) or for a new one to
+    # open gets 503 with Retry-After instead of hanging.
     db_pool_timeout_seconds: float = 5.0
+    # How long a SQLite write waits for the write lock before 503. Not 5 s like the pool: at
+    # 5 s the test suite's in-process worker hit "database is locked" under load (a write
+    # lock held for seconds somewhere on the SQLite path; not found yet).
+    db_sqlite_busy_timeout_seconds: float = 30.0
     # A pooled connection idle this long is pinged before use (a fresh one replaces it if the
     # server has dropped it); busier connections are not (app/core/db.py).
     db_ping_after_idle_seconds: float = 5.0

@@ -47,11 +47,13 @@ def create_engine(settings: Settings) -> AsyncEngine:
             url,
             # SQLite's busy timeout: how long a write waits for the lock before "database is
             # locked" (503, app/core/errors.py).
-            connect_args={"timeout": settings.db_pool_timeout_seconds},
+            connect_args={"timeout": settings.db_sqlite_busy_timeout_seconds},
             json_serializer=dumps_text,
             json_deserializer=orjson.loads,
         )
-        _configure_sqlite(engine, busy_timeout_ms=int(settings.db_pool_timeout_seconds * 1000))
+        _configure_sqlite(
+            engine, busy_timeout_ms=int(settings.db_sqlite_busy_timeout_seconds * 1000)
+        )
         return engine
     engine = create_async_engine(
         url,
