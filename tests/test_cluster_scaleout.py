@@ -59,7 +59,10 @@ pytestmark = [
 # lease), the sweeps run twice a second, and a dead relay's lease runs out in 3 s. The timeout
 # is also how long the test has to find the worker stuck in the hanging attempt.
 CLUSTER_ENV = {
-    "WG_WEBHOOK_TIMEOUT": "4",
+    # Long enough that the hung attempt cannot time out (and be recorded) before the test has
+    # found and killed the worker making it, on a loaded 2-core machine; short enough that
+    # its lease (timeout + 5 s) lapses well within the test's waits.
+    "WG_WEBHOOK_TIMEOUT": "8",
     "WG_WEBHOOK_CONNECT_TIMEOUT": "2",
     "WG_WEBHOOK_RETRY_SCHEDULE": "[0.2, 0.5, 1, 1, 1]",
     "WG_DISPATCH_SWEEP_SECONDS": "0.5",
