@@ -31,6 +31,7 @@ from app.notifications.router import router as notifications_router
 from app.ops.router import router as ops_router
 from app.organizations.router import router as organizations_router
 from app.proposals.router import router as proposals_router
+from app.realtime import revocation
 from app.realtime.hub import Hub
 from app.realtime.keys import RedisKeys
 from app.realtime.metrics import RealtimeCollector
@@ -98,7 +99,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         relay = Relay(settings=settings, session_factory=session_factory, redis=app.state.redis)
         app.state.hub, app.state.relay = hub, relay
         app.state.after_commit = _after_commit_hook(relay)
-        background = [asyncio.create_task(hub.run(), name="realtime-hub")]
+        background = [
+            asyncio.create_task(hub.run(), name="realtime-hub"),
+            asyncio.create_task(revocation.watch(hub, engine, settings), name="ws-revocation"),
+        ]
         if settings.run_relay:
             background.append(asyncio.create_task(relay.run(), name="outbox-relay"))
         worker_task = None

@@ -102,7 +102,7 @@ async def seed(url: str, args: argparse.Namespace) -> Dataset:
 
     from app.core.config import Settings
     from app.core.db import create_engine
-    from app.core.security import generate_api_key, hash_api_key
+    from app.core.security import generate_api_key, hash_token
     from app.models import ActionItem, ApiKey, Group, Membership, User
     from app.models.base import table_of
 
@@ -123,7 +123,7 @@ async def seed(url: str, args: argparse.Namespace) -> Dataset:
         )  # fmt: skip
         keys.append(
             {"id": uuid.uuid4(), "user_id": user_id, "name": "bench", "prefix": key[:10],
-             "key_hash": hash_api_key(key), "created_at": base}
+             "key_hash": hash_token(key), "created_at": base, "scopes": ["read", "write"]}
         )  # fmt: skip
         return user_id, key
 

@@ -9,7 +9,7 @@ of our layers in between. It is the floor our hub and connections are compared w
 
 What it does:
 
-- `WS /ws?token=…`: accepts any connection (the token is not looked at). Client messages are
+- `WS /ws`: accepts any connection (the Authorization header is not looked at). Client messages are
   JSON: `{"type": "subscribe", "group_id": …}` is answered `{"type": "subscribed", "group_id":
   …, "seq": 0}`, `unsubscribe` with `unsubscribed`, `ping` with `pong`; anything else gets
   `{"type": "error", "code": "bad_message"}`.

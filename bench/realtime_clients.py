@@ -6,7 +6,8 @@ Driven over stdin and stdout, one JSON object a line each way (an answer per com
 with `error` means the command failed):
 
 - `{"cmd": "connect", "host", "port", "path", "tokens", "group_id", "n", "per_token"}`: open
-  `n` websockets to `path?token=…` (`per_token` connections share each token), subscribe each
+  `n` websockets to `path` with `Authorization: Bearer <token>` (`per_token` connections share
+  each token; a credential in the URL is refused, and tickets are single-use), subscribe each
   to the group and wait for its answer → `{"connected": n, "seconds": …}`.
 - `{"cmd": "start"}`: a measured phase begins now: frame counts, latencies, CPU and wall clock
   start from zero → `{"ok": true}`.
@@ -255,7 +256,7 @@ async def connect(run: Run, spec: dict[str, Any]) -> dict[str, Any]:
         token = spec["tokens"][i // spec["per_token"]]
         key = base64.b64encode(os.urandom(16)).decode()
         request = (
-            f"GET {path}?token={token} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
             f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
             "Sec-WebSocket-Version: 13\r\n\r\n"
         ).encode()

@@ -31,6 +31,9 @@ class World:
     area_id: str
     org_id: str
     api_key_ids: dict[str, str] = field(default_factory=dict)
+    # The owner's API key for the test's own checks: signing out, or changing the password,
+    # ends sessions, not keys.
+    owner_key: str = ""
     # Path parameters of the domain modules' routes: {"meeting_id": "…", …}
     ids: dict[str, str] = field(default_factory=dict)
 

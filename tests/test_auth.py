@@ -19,8 +19,16 @@ def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _jwt(secret: str, sub: str, exp: datetime) -> str:
-    payload = {"sub": sub, "aud": JWT_AUDIENCE, "iat": exp - timedelta(hours=1), "exp": exp}
+def _jwt(secret: str, user: ApiUser, exp: datetime) -> str:
+    """The claims of the user's own token (its session, `jti`), with another expiry."""
+    jti = jwt.decode(user.token, options={"verify_signature": False})["jti"]
+    payload = {
+        "sub": user.id,
+        "aud": JWT_AUDIENCE,
+        "iat": exp - timedelta(hours=1),
+        "exp": exp,
+        "jti": jti,
+    }
     return jwt.encode(payload, secret, algorithm=JWT_ALGORITHM)
 
 
@@ -147,9 +155,9 @@ async def test_expired_jwt_is_401(client: httpx.AsyncClient, settings: Settings)
     user = await make_user(client, "expired")
     now = datetime.now(UTC)
     # The same claims with a future expiry are accepted, so only `exp` makes the difference.
-    fresh = _jwt(settings.secret_key, user.id, now + timedelta(minutes=5))
+    fresh = _jwt(settings.secret_key, user, now + timedelta(minutes=5))
     assert (await client.get("/users/me", headers=_bearer(fresh))).status_code == 200
-    expired = _jwt(settings.secret_key, user.id, now - timedelta(minutes=5))
+    expired = _jwt(settings.secret_key, user, now - timedelta(minutes=5))
     r = await client.get("/users/me", headers=_bearer(expired))
     assert r.status_code == 401, r.text
     assert r.headers["content-type"].startswith(PROBLEM_JSON)
@@ -161,7 +169,7 @@ async def test_jwt_signed_with_another_key_is_401(
     user = await make_user(client, "forged")
     other_key = "another-secret-key-" + "y" * 32
     assert other_key != settings.secret_key
-    forged = _jwt(other_key, user.id, datetime.now(UTC) + timedelta(minutes=5))
+    forged = _jwt(other_key, user, datetime.now(UTC) + timedelta(minutes=5))
     r = await client.get("/users/me", headers=_bearer(forged))
     assert r.status_code == 401, r.text
 

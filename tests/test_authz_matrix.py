@@ -43,7 +43,7 @@ from tests.authz_base import (
     signed_in,
     token_form,
 )
-from tests.helpers import add_member, make_group, make_user, unique
+from tests.helpers import PASSWORD, add_member, make_group, make_user, unique
 
 # Domain modules that add rows (see tests/authz_base.py).
 DOMAINS: list[ModuleType] = [
@@ -67,6 +67,21 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("POST", f"{API}/auth/api-keys"): Case(signed_in(201), json_body({"name": "ci"})),
     ("GET", f"{API}/auth/api-keys"): Case(signed_in(200)),
     ("DELETE", f"{API}/auth/api-keys/{{key_id}}"): Case(signed_in(204)),  # each its own key
+    # Each caller ends their own sessions (the checks after use the owner's API key).
+    ("POST", f"{API}/auth/sign-out"): Case(signed_in(204)),
+    ("POST", f"{API}/auth/sign-out-everywhere"): Case(signed_in(204)),
+    ("POST", f"{API}/users/me/password"): Case(
+        signed_in(204), json_body({"current_password": PASSWORD, "new_password": PASSWORD})
+    ),
+    ("POST", f"{API}/auth/ws-ticket"): Case(signed_in(201)),
+    ("POST", f"{API}/users/me/calendar-token"): Case(signed_in(201)),
+    ("DELETE", f"{API}/users/me/calendar-token"): Case(signed_in(204)),
+    ("POST", f"{API}/auth/password-reset"): Case(
+        anyone(202), json_body({"email": "someone@example.org"})
+    ),
+    ("POST", f"{API}/auth/password-reset/confirm"): Case(
+        anyone(400), json_body({"token": "0" * 32 + ".forged", "new_password": PASSWORD})
+    ),
     # Organizations: a shared registry; only whoever registered one may edit it.
     ("POST", f"{API}/organizations"): Case(signed_in(201), organization_body),
     ("GET", f"{API}/organizations"): Case(signed_in(200)),
@@ -178,6 +193,9 @@ async def build_world(client: httpx.AsyncClient) -> World:
         r = await client.post("/auth/api-keys", json={"name": "to revoke"}, headers=user.headers)
         assert r.status_code == 201, r.text
         world.api_key_ids[caller] = r.json()["id"]
+    r = await client.post("/auth/api-keys", json={"name": "checks"}, headers=owner.headers)
+    assert r.status_code == 201, r.text
+    world.owner_key = r.json()["key"]
     for domain in DOMAINS:
         await domain.build(client, world)
     return world
@@ -198,7 +216,8 @@ def fill(path: str, world: World, caller: str) -> str:
 
 
 async def group_last_seq(client: httpx.AsyncClient, world: World) -> int:
-    r = await client.get(f"/groups/{world.group_id}", headers=world.users["owner"].headers)
+    owner = {"Authorization": f"Bearer {world.owner_key}"}
+    r = await client.get(f"/groups/{world.group_id}", headers=owner)
     assert r.status_code == 200, r.text
     seq: int = r.json()["last_seq"]
     return seq

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -29,7 +30,9 @@ def _assert_503(r: httpx.Response) -> None:
 async def test_an_unreachable_database_is_a_503(settings: Settings) -> None:
     nowhere = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/none"
     app = create_app(settings.model_copy(update={"database_url": nowhere}))
-    token, _ = create_access_token(settings, uuid.uuid4())
+    token = create_access_token(
+        settings, uuid.uuid4(), uuid.uuid4(), datetime.now(UTC) + timedelta(hours=1)
+    )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test/api/v1") as http:
         r = await http.get("/users/me", headers={"Authorization": f"Bearer {token}"})

@@ -1,5 +1,6 @@
 """iCalendar feeds: they parse with `icalendar`, keep their UIDs, carry the meeting's TZID, grow
-SEQUENCE with each update, mark cancellations, and accept `?token=<api key>` for calendar apps."""
+SEQUENCE with each update, mark cancellations, and accept `?token=<feed token>` for calendar
+apps (never an API key or a JWT)."""
 
 from __future__ import annotations
 
@@ -107,7 +108,14 @@ async def test_feeds_keep_uids_and_grow_sequence(client: httpx.AsyncClient) -> N
     }
 
 
-async def test_private_feed_accepts_an_api_key_as_token(client: httpx.AsyncClient) -> None:
+async def feed_token(client: httpx.AsyncClient, user: ApiUser) -> str:
+    body = await call(client, user, "POST", "/users/me/calendar-token", 201)
+    token: str = body["token"]
+    assert token.startswith("wgc_")
+    return token
+
+
+async def test_private_feed_takes_a_feed_token_not_an_api_key(client: httpx.AsyncClient) -> None:
     owner, member, outsider = [await make_user(client, n) for n in ("owner", "member", "out")]
     group = await make_group(client, owner, "private")
     gid = group["id"]
@@ -115,22 +123,40 @@ async def test_private_feed_accepts_an_api_key_as_token(client: httpx.AsyncClien
     meeting = await create_meeting(client, owner, gid)
     uid = f"{meeting['id']}@wghub"
     feeds = (f"/groups/{gid}/calendar.ics", f"/meetings/{meeting['id']}.ics")
+    token = await feed_token(client, member)
     key = await api_key(client, member)
 
     for path in feeds:
-        cal = await fetch(client, path, token=key["key"])  # no Authorization header
+        cal = await fetch(client, path, token=token)  # no Authorization header
         assert uid in by_uid(cal)
         assert str(cal["X-WR-CALNAME"]) in (group["name"], meeting["title"])
 
-        # No credentials, a bad key, or a JWT (not an API key) in ?token=: 401.
-        for params in ({}, {"token": "wgk_not-a-key"}, {"token": member.token}):
+        # No credentials, a bad feed token, an API key or a JWT in ?token=: 401 (a URL ends up
+        # in logs and calendar apps: it may only carry a token that reads calendars).
+        for params in (
+            {},
+            {"token": "wgc_not-a-token"},
+            {"token": key["key"]},
+            {"token": member.token},
+        ):
             r = await client.get(path, params=params)
             assert r.status_code == 401, (path, params, r.text)
             assert r.headers["www-authenticate"] == "Bearer"
-        # A valid key of someone outside the private group: 404, as for any of its objects.
-        r = await client.get(path, params={"token": (await api_key(client, outsider))["key"]})
+        # A valid feed token of someone outside the private group: 404, as for any object.
+        r = await client.get(path, params={"token": await feed_token(client, outsider)})
         assert r.status_code == 404, r.text
 
-    await call(client, member, "DELETE", f"/auth/api-keys/{key['id']}", 204)
-    r = await client.get(feeds[0], params={"token": key["key"]})
+    # The feed token reads calendars and nothing else, not even as a header.
+    as_header = {"Authorization": f"Bearer {token}"}
+    assert (await client.get(feeds[0], headers=as_header)).status_code == 200
+    for method, path in (("GET", "/users/me"), ("GET", f"/groups/{gid}"), ("POST", "/groups")):
+        r = await client.request(method, path, headers=as_header, json={"name": "x"})
+        assert r.status_code == 401, (method, path, r.text)
+
+    # Rotating replaces it; revoking ends it.
+    rotated = await feed_token(client, member)
+    assert (await client.get(feeds[0], params={"token": token})).status_code == 401
+    await fetch(client, feeds[0], token=rotated)
+    await call(client, member, "DELETE", "/users/me/calendar-token", 204)
+    r = await client.get(feeds[0], params={"token": rotated})
     assert r.status_code == 401, r.text

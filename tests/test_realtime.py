@@ -29,7 +29,7 @@ Connect = Callable[..., Any]
 async def ws_connect(live_server: str) -> AsyncIterator[Connect]:
     clients: list[WsClient] = []
 
-    async def open_(user: TestUser | str, token_in: str = "query") -> WsClient:
+    async def open_(user: TestUser | str, token_in: str = "ticket") -> WsClient:
         token = user if isinstance(user, str) else user.token
         client = await WsClient(f"ws://{live_server}/api/v1/ws", token).connect(token_in=token_in)
         clients.append(client)
@@ -50,7 +50,7 @@ async def _write(client: httpx.AsyncClient, owner: TestUser, group_id: str, n: i
 
 async def test_bad_credentials_close_4401(ws_connect: Connect) -> None:
     for token in ("not-a-token", "wgk_unknown"):
-        client = await ws_connect(token)
+        client = await ws_connect(token, token_in="header")
         assert client.closed is not None
         code, _ = await asyncio.wait_for(client.closed, 10)
         assert code == 4401

@@ -15,6 +15,7 @@ from typing import Any
 from app.core.config import Settings
 from app.realtime.connection import Connection
 from app.realtime.hub import Hub, StreamEvent
+from app.users.principal import Credential, CredentialKind
 
 
 class StalledPeer:
@@ -47,9 +48,11 @@ async def test_a_stalled_client_is_cut_off_while_others_keep_receiving(
     overflowed: list[Connection] = []
 
     def connection(peer: Any) -> Connection:
+        user_id = uuid.uuid4()
         conn = Connection(
             send=peer.send,
-            user_id=uuid.uuid4(),
+            user_id=user_id,
+            credential=Credential(CredentialKind.USER, user_id),
             hub=hub,
             session_factory=app.state.session_factory,
             settings=small,

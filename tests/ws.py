@@ -8,8 +8,18 @@ import json
 from collections import defaultdict
 from typing import Any
 
+import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+
+
+async def ws_ticket(ws_url: str, token: str) -> str:
+    """A websocket ticket for `token`, from the server `ws_url` (ws://host/api/v1/ws) is on."""
+    base = ws_url.replace("ws://", "http://", 1).removesuffix("/ws")
+    async with httpx.AsyncClient(base_url=base) as http:
+        r = await http.post("/auth/ws-ticket", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 201, r.text
+    return str(r.json()["ticket"])
 
 
 class WsClient:
@@ -23,8 +33,13 @@ class WsClient:
         self._changed = asyncio.Condition()
         self._reader: asyncio.Task[None] | None = None
 
-    async def connect(self, *, token_in: str = "query") -> WsClient:
-        if token_in == "query":
+    async def connect(self, *, token_in: str = "ticket") -> WsClient:
+        """`ticket`: a ticket from POST /auth/ws-ticket in the URL, as browsers do; `header`:
+        the Authorization header; `query`: the token itself in the URL (refused)."""
+        if token_in == "ticket":
+            ticket = await ws_ticket(self.url, self.token)
+            self.ws = await connect(f"{self.url}?ticket={ticket}", max_size=2**22)
+        elif token_in == "query":
             self.ws = await connect(f"{self.url}?token={self.token}", max_size=2**22)
         else:
             headers = {"Authorization": f"Bearer {self.token}"}

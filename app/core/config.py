@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     secret_key: str = DEV_SECRET_KEY
 
     access_token_ttl_seconds: int = 3600
+    # A password reset token works this long, once; one mail per account per interval at most.
+    password_reset_ttl_seconds: int = 3600
+    password_reset_interval_seconds: int = 60
     # Argon2 cost; tests lower it so that registering many users stays fast.
     argon2_time_cost: int = 3
     argon2_memory_cost_kib: int = 65536
@@ -136,6 +139,11 @@ class Settings(BaseSettings):
     ws_message_burst: int = 40
     ws_max_message_bytes: int = 4096
     ws_db_concurrency: int = 8
+    # A websocket ticket (POST /auth/ws-ticket) opens one websocket within this many seconds.
+    ws_ticket_ttl_seconds: int = Field(default=30, ge=1, le=30)
+    # How often open websockets' credentials are checked again: a revoked, expired or
+    # deactivated one closes its websockets (4401) within this.
+    ws_credential_check_seconds: float = Field(default=15.0, gt=0, le=30)
     log_level: str = "info"
 
     @model_validator(mode="after")

@@ -132,12 +132,15 @@ class Tx:
     transaction (created on first use, flushed before the commit). `events_written` tells the
     owner to wake the outbox relay after the commit; `after_commit` queues actions (such as
     enqueueing a job that must find the committed rows) that run only once committed.
+    `writing`: the request is a write (POST, PUT, PATCH, DELETE), which a read-only
+    credential may not make (checked where the caller is authenticated).
     """
 
-    __slots__ = ("_after_commit", "_session", "conn", "events_written", "owned")
+    __slots__ = ("_after_commit", "_session", "conn", "events_written", "owned", "writing")
 
-    def __init__(self, conn: AsyncConnection, *, owned: bool = True) -> None:
+    def __init__(self, conn: AsyncConnection, *, owned: bool = True, writing: bool = False) -> None:
         self.conn = conn
+        self.writing = writing
         self._session: AsyncSession | None = None
         self.events_written = False
         self._after_commit: list[AfterCommitAction] = []
@@ -219,11 +222,12 @@ class RequestTx:
     back when it raises — before the response is sent, so a 2xx means the change is durable.
     """
 
-    __slots__ = ("_conn", "app", "read_only", "tx")
+    __slots__ = ("_conn", "app", "read_only", "tx", "writing")
 
-    def __init__(self, app: Any, read_only: bool) -> None:
+    def __init__(self, app: Any, read_only: bool, writing: bool) -> None:
         self.app = app
         self.read_only = read_only
+        self.writing = writing
         self.tx: Tx | None = None
         self._conn: AsyncConnection | None = None
 
@@ -240,7 +244,7 @@ class RequestTx:
                 await conn.close()
                 raise
             self._conn = conn
-            self.tx = Tx(conn)
+            self.tx = Tx(conn, writing=self.writing)
         return self.tx
 
     async def commit(self) -> None:
@@ -304,7 +308,9 @@ class TransactionRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def in_transaction(request: Request) -> Response:
-            owner = RequestTx(request.app, _autocommit_reads(request))
+            owner = RequestTx(
+                request.app, _autocommit_reads(request), request.method not in READ_METHODS
+            )
             request.scope[_SCOPE_KEY] = owner
             try:
                 response = await handler(request)

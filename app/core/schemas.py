@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, ClassVar, Self, cast
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    field_validator,
+    model_validator,
+)
 
 from app.core.nul import refuse_nul
 
@@ -64,6 +72,14 @@ def _not_a_number(value: Any) -> Any:
 # For dates and times in request bodies and queries: `Annotated[datetime, TextOnly]`.
 TextOnly = BeforeValidator(_not_a_number)
 Day = Annotated[date, TextOnly]
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+# Offsets are required (a naive time is ambiguous across the group's countries); stored in UTC.
+UTCInstant = Annotated[AwareDatetime, TextOnly, AfterValidator(_to_utc)]
 
 
 class OutputModel(BaseModel):

@@ -46,6 +46,7 @@ from app.models.base import table_of
 from app.users.deps import Bearer, token_of
 from app.users.principal import (
     CREDENTIAL_COLUMNS,
+    CredentialKind,
     Principal,
     authenticate,
     credential_condition,
@@ -202,20 +203,20 @@ class Lock(enum.Enum):
     MEMBER = "member"
 
 
-def _access_from(source: Any, is_api_key: bool, lock: Lock) -> Any:
+def _access_from(source: Any, caller: CredentialKind, lock: Lock) -> Any:
     """`source` (whose rows carry `groups`) joined with the caller and their membership; an
     inner join where the membership is locked (PostgreSQL locks no row of an outer join's
     nullable side)."""
-    caller, _ = credential_source(is_api_key)
+    callers, _ = credential_source(caller)
     on = and_(memberships.c.group_id == groups.c.id, memberships.c.user_id == users.c.id)
-    joined = source.join(caller, credential_condition(is_api_key))
+    joined = source.join(callers, credential_condition(caller))
     return (
         joined.join(memberships, on) if lock is Lock.MEMBER else joined.outerjoin(memberships, on)
     )
 
 
-def _access_columns(is_api_key: bool) -> list[Any]:
-    _, columns = credential_source(is_api_key)
+def _access_columns(caller: CredentialKind) -> list[Any]:
+    _, columns = credential_source(caller)
     return [*columns, *GROUP_COLUMNS, _ROLE]
 
 
@@ -232,17 +233,17 @@ def _locking(stmt: Select[Any], lock: Lock, *objects: Table) -> Select[Any]:
 
 
 @cache
-def _group_statement(is_api_key: bool, lock: Lock) -> Select[Any]:
+def _group_statement(caller: CredentialKind, lock: Lock) -> Select[Any]:
     stmt = (
-        select(*_access_columns(is_api_key))
-        .select_from(_access_from(groups, is_api_key, lock))
+        select(*_access_columns(caller))
+        .select_from(_access_from(groups, caller, lock))
         .where(groups.c.id == bindparam("group_id"))
     )
     return _locking(stmt, lock)
 
 
 @cache
-def _object_group_statement(kind: ObjectKind, is_api_key: bool, lock: Lock) -> Select[Any]:
+def _object_group_statement(kind: ObjectKind, caller: CredentialKind, lock: Lock) -> Select[Any]:
     """For a write of an ORM kind: the caller's access to the object's group, locked (the
     object follows in a statement of its own)."""
     source, group_id = kind.with_group_id
@@ -250,23 +251,23 @@ def _object_group_statement(kind: ObjectKind, is_api_key: bool, lock: Lock) -> S
         select(group_id).select_from(source).where(kind.table.c.id == bindparam("object_id"))
     )
     stmt = (
-        select(*_access_columns(is_api_key))
-        .select_from(_access_from(groups, is_api_key, lock))
+        select(*_access_columns(caller))
+        .select_from(_access_from(groups, caller, lock))
         .where(groups.c.id == of_object.scalar_subquery())
     )
     return _locking(stmt, lock)
 
 
 @cache
-def _object_statement(kind: ObjectKind, is_api_key: bool, lock: Lock) -> Select[Any]:
+def _object_statement(kind: ObjectKind, caller: CredentialKind, lock: Lock) -> Select[Any]:
     """The caller's access and the object itself, in one statement (a read, or a write of a
     Core kind, which then also locks the object's row)."""
     with_group, group_id = kind.with_group_id
     source = with_group.join(groups, groups.c.id == group_id)
     target = [kind.load] if kind.is_orm else kind.columns
     stmt = (
-        select(*_access_columns(is_api_key), *target)
-        .select_from(_access_from(source, is_api_key, lock))
+        select(*_access_columns(caller), *target)
+        .select_from(_access_from(source, caller, lock))
         .where(kind.table.c.id == bindparam("object_id"))
     )
     return _locking(stmt, lock, kind.table)
@@ -295,7 +296,7 @@ async def _first(tx: Tx, stmt: Select[Any], params: dict[str, Any]) -> Row[Any] 
 
 async def _missing(tx: Tx, settings: Settings, token: str, not_found: str) -> NoReturn:
     """No row: either the credential finds no user (401) or the group/object is unknown."""
-    if await authenticate(tx.conn, settings, token) is None:
+    if await authenticate(tx.conn, settings, token, allow_feed=True) is None:
         raise Unauthorized("Invalid, expired or revoked token")
     raise NotFound(not_found)
 
@@ -304,7 +305,7 @@ async def _context(
     tx: Tx, row: Row[Any], *, need: Role, write: bool, not_found: str
 ) -> GroupContext:
     """Decide on a row of the access statement: 401, 404, 403, 409 or the caller's context."""
-    user = await principal_from_row(tx.conn, row)
+    user = await principal_from_row(tx.conn, row, writing=tx.writing)
     if user is None:
         raise Unauthorized("Invalid, expired or revoked token")
     group = GroupRow(*row[CREDENTIAL_COLUMNS:_GROUP_END])
@@ -318,11 +319,13 @@ async def _context(
     return ctx
 
 
-def _credential_or_401(settings: Settings, token: str) -> tuple[bool, dict[str, Any]]:
-    credential = parse_credential(settings, token)
+def _credential_or_401(
+    settings: Settings, token: str, allow_feed: bool
+) -> tuple[CredentialKind, dict[str, Any]]:
+    credential = parse_credential(settings, token, allow_feed=allow_feed)
     if credential is None:
         raise Unauthorized("Invalid, expired or revoked token")
-    return credential.is_api_key, credential.params
+    return credential.kind, credential.params
 
 
 async def authorize_group(
@@ -334,14 +337,16 @@ async def authorize_group(
     need: Role,
     write: bool,
     not_found: str = "Group not found",
+    allow_feed: bool = False,
 ) -> GroupContext:
-    """The caller's context in the group, checked to hold `need` (and locked for a write)."""
-    is_api_key, params = _credential_or_401(settings, token)
+    """The caller's context in the group, checked to hold `need` (and locked for a write).
+    `allow_feed`: a calendar feed token may stand for the caller (the calendar routes)."""
+    caller, params = _credential_or_401(settings, token, allow_feed)
     params["group_id"] = group_id
     if write:
-        row = await _locked_row(tx, partial(_group_statement, is_api_key), params)
+        row = await _locked_row(tx, partial(_group_statement, caller), params)
     else:
-        row = await _first(tx, _group_statement(is_api_key, Lock.NONE), params)
+        row = await _first(tx, _group_statement(caller, Lock.NONE), params)
     if row is None:
         await _missing(tx, settings, token, not_found)
     return await _context(tx, row, need=need, write=write, not_found=not_found)
@@ -356,12 +361,13 @@ async def authorize_object(
     object_id: uuid.UUID,
     need: Role,
     write: bool,
+    allow_feed: bool = False,
 ) -> Loaded[Any]:
     """The object and the caller's context in its group (404 when missing or not visible)."""
-    is_api_key, params = _credential_or_401(settings, token)
+    caller, params = _credential_or_401(settings, token, allow_feed)
     params["object_id"] = object_id
     if not write:
-        stmt = _object_statement(kind, is_api_key, Lock.NONE)
+        stmt = _object_statement(kind, caller, Lock.NONE)
         if kind.is_orm:
             row = (await tx.session().execute(stmt, params)).first()
         else:
@@ -373,13 +379,13 @@ async def authorize_object(
             return Loaded(ctx, row[-1])
         return Loaded(ctx, kind.load.from_row(row[_GROUP_END + 1 :]))
     if not kind.is_orm:
-        row = await _locked_row(tx, partial(_object_statement, kind, is_api_key), params)
+        row = await _locked_row(tx, partial(_object_statement, kind, caller), params)
         if row is None:
             await _missing(tx, settings, token, kind.not_found)
         ctx = await _context(tx, row, need=need, write=True, not_found=kind.not_found)
         return Loaded(ctx, kind.load.from_row(row[_GROUP_END + 1 :]))
     # ORM kinds: lock the group, then load the entity under the lock (a second statement).
-    row = await _locked_row(tx, partial(_object_group_statement, kind, is_api_key), params)
+    row = await _locked_row(tx, partial(_object_group_statement, kind, caller), params)
     if row is None:
         await _missing(tx, settings, token, kind.not_found)
     ctx = await _context(tx, row, need=need, write=True, not_found=kind.not_found)
@@ -396,9 +402,9 @@ async def authorize_user(
     job acting for someone): 401 if the user is gone or deactivated."""
     params = {"credential": user_id, "group_id": group_id}
     if write:
-        row = await _locked_row(tx, partial(_group_statement, False), params)
+        row = await _locked_row(tx, partial(_group_statement, CredentialKind.USER), params)
     else:
-        row = await _first(tx, _group_statement(False, Lock.NONE), params)
+        row = await _first(tx, _group_statement(CredentialKind.USER, Lock.NONE), params)
     if row is None:
         raise NotFound("Group not found")
     return await _context(tx, row, need=need, write=write, not_found="Group not found")

@@ -11,7 +11,8 @@ from app.core.deps import IfMatch, check_if_match, set_etag
 from app.core.errors import Unauthorized
 from app.core.pagination import Page, PageParams, page_params
 from app.core.responses import page_response
-from app.core.security import API_KEY_PREFIX
+from app.core.schemas import UTCInstant
+from app.core.security import FEED_TOKEN_PREFIX
 from app.groups.access import Moderator, Reader, authorize_group, authorize_object
 from app.meetings import agenda, ical, live, records, service
 from app.meetings.deps import MEETING, AgendaRunner, MeetingReader, MeetingRunner, Participant
@@ -31,7 +32,6 @@ from app.meetings.schemas import (
     MinutesUpdate,
     RsvpRead,
     RsvpUpdate,
-    UTCInstant,
 )
 from app.models import Meeting, MeetingStatus, Role
 from app.users.deps import bearer
@@ -47,17 +47,19 @@ async def _calendar_token(
         str | None,
         Query(
             max_length=2000,
-            description="An API key (wgk_…), for calendar apps that cannot send headers",
+            description="Your calendar feed token (wgc_…, from POST /users/me/calendar-token), "
+            "for calendar apps that cannot send headers",
         ),
     ] = None,
 ) -> str:
-    """The Authorization header's credential, or `?token=<API key>` (no JWT in URLs)."""
+    """The Authorization header's credential, or `?token=<feed token>`: a URL is kept in
+    calendar apps, logs and histories, so it may carry only a token that reads calendars."""
     if creds is not None:
         return creds.credentials
     if token is None:
         raise Unauthorized()
-    if not token.startswith(API_KEY_PREFIX):
-        raise Unauthorized("?token= needs a valid API key")
+    if not token.startswith(FEED_TOKEN_PREFIX):
+        raise Unauthorized("?token= takes a calendar feed token (POST /users/me/calendar-token)")
     return token
 
 
@@ -119,8 +121,8 @@ async def list_meetings(
 async def group_calendar(
     request: Request, group_id: uuid.UUID, token: CalendarToken, tx: TxDep
 ) -> Response:
-    """The group's meetings as an iCalendar feed. Accepts `?token=<api key>` instead of the
-    Authorization header, for calendar apps."""
+    """The group's meetings as an iCalendar feed. Accepts `?token=<feed token>` instead of
+    the Authorization header, for calendar apps."""
     ctx = await authorize_group(
         tx,
         request.app.state.settings,
@@ -128,6 +130,7 @@ async def group_calendar(
         group_id=group_id,
         need=Role.observer,
         write=False,
+        allow_feed=True,
     )
     meetings = await service.all_meetings(session=tx.session(), ctx=ctx)
     return _ics(ical.calendar(name=ctx.group.name, meetings=meetings), "calendar.ics")
@@ -142,7 +145,7 @@ async def group_calendar(
 async def meeting_calendar(
     request: Request, meeting_id: uuid.UUID, token: CalendarToken, tx: TxDep
 ) -> Response:
-    """One meeting as iCalendar. Accepts `?token=<api key>` like the group feed."""
+    """One meeting as iCalendar. Accepts `?token=<feed token>` like the group feed."""
     loaded = await authorize_object(
         tx,
         request.app.state.settings,
@@ -151,6 +154,7 @@ async def meeting_calendar(
         object_id=meeting_id,
         need=Role.observer,
         write=False,
+        allow_feed=True,
     )
     meeting: Meeting = loaded.obj
     return _ics(ical.calendar(name=meeting.title, meetings=[meeting]), f"{meeting.id}.ics")

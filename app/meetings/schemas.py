@@ -3,19 +3,18 @@ from __future__ import annotations
 import functools
 import uuid
 import zoneinfo
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     Field,
     StrictBool,
     computed_field,
     model_validator,
 )
 
-from app.core.schemas import Day, InputModel, OutputModel, PatchModel, TextOnly
+from app.core.schemas import Day, InputModel, OutputModel, PatchModel, UTCInstant
 from app.meetings.lifecycle import allowed_actions
 from app.models import MeetingMode, MeetingStatus, Priority, RsvpResponse
 from app.roadmap.schemas import ActionItemRead
@@ -32,12 +31,6 @@ def _iana_zone(value: str) -> str:
     return value
 
 
-def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
-
-
-# Offsets are required (a naive time is ambiguous across the group's countries); stored in UTC.
-UTCInstant = Annotated[AwareDatetime, TextOnly, AfterValidator(_to_utc)]
 TimeZone = Annotated[
     str, Field(max_length=64, examples=["America/Santiago"]), AfterValidator(_iana_zone)
 ]

@@ -20,7 +20,7 @@ from app.models.meeting import (
 from app.models.notification import EmailMode, Notification, NotificationPreference
 from app.models.organization import Organization, OrganizationKind
 from app.models.proposal import Comment, Endorsement, Proposal, ProposalState, Vote, VoteChoice
-from app.models.user import ApiKey, User
+from app.models.user import ApiKey, AuthSession, PasswordReset, User
 from app.models.webhook import DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "AgendaItem",
     "ApiKey",
     "Attendance",
+    "AuthSession",
     "Comment",
     "Decision",
     "DeliveryAttempt",
@@ -49,6 +50,7 @@ __all__ = [
     "NotificationPreference",
     "Organization",
     "OrganizationKind",
+    "PasswordReset",
     "Priority",
     "Proposal",
     "ProposalState",

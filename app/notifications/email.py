@@ -122,6 +122,21 @@ def notification_email(settings: Settings, note: Notification, user: User) -> Em
     )
 
 
+def password_reset_email(settings: Settings, user: User, token: str, minutes: int) -> EmailMessage:
+    locale = locale_of(user.locale)
+    body = text(locale, "password_reset.body", n=minutes, token=token)
+    ignore = text(locale, "password_reset.ignore")
+    return _message(
+        settings,
+        to=user.email,
+        subject=text(locale, "password_reset.subject"),
+        locale=locale,
+        message_id=f"password-reset.{uuid.uuid5(uuid.NAMESPACE_URL, token).hex}",
+        plain=f"{body}\n\n{ignore}\n",
+        rich=f"<p>{html.escape(body)}</p><p>{html.escape(ignore)}</p>",
+    )
+
+
 def digest_email(settings: Settings, user: User, notes: Sequence[Notification]) -> EmailMessage:
     """One mail with every item, under a heading per group (groups by name, items by time)."""
     locale = locale_of(user.locale)

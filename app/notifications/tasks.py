@@ -11,6 +11,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from typing import Any
 
 from arq import Retry
@@ -108,18 +109,27 @@ async def send_notification_email(ctx: dict[str, Any], notification_id: str) -> 
         if settings.smtp_host is None:
             return "email disabled"
         message = email.notification_email(settings, note, user)
+    if not await send_or_retry(ctx, message, f"notification {note_id}"):
+        return "failed"
+    async with factory() as session, session.begin():
+        await _mark_emailed(session, [note_id])
+    return "sent"
+
+
+async def send_or_retry(ctx: dict[str, Any], message: EmailMessage, what: str) -> bool:
+    """Send a mail from a job: True once sent; on an SMTP failure `Retry` with backoff
+    (nothing was sent, so the retry cannot duplicate it), False after the last try."""
+    settings: Settings = ctx["settings"]
     try:
         await email.send(settings, message)
     except email.SMTP_ERRORS as exc:
         job_try = int(ctx.get("job_try", 1))
         if job_try >= settings.email_max_tries:
-            log.error("email for notification %s failed %d times: %r", note_id, job_try, exc)
-            return "failed"
-        log.warning("email for notification %s failed (try %d): %r", note_id, job_try, exc)
+            log.error("email for %s failed %d times: %r", what, job_try, exc)
+            return False
+        log.warning("email for %s failed (try %d): %r", what, job_try, exc)
         raise Retry(defer=retry_delay(settings, job_try)) from exc
-    async with factory() as session, session.begin():
-        await _mark_emailed(session, [note_id])
-    return "sent"
+    return True
 
 
 async def _mark_emailed(session: AsyncSession, ids: list[uuid.UUID]) -> None:

@@ -1,6 +1,7 @@
 """Email wording, in English and Spanish: one sentence per notification type plus the frame.
 
-Placeholders: {actor} {title} {group} {to} {due_date} {starts_at} {days} {n} {name} {reason}.
+Placeholders: {actor} {title} {group} {to} {due_date} {starts_at} {days} {n} {name} {reason}
+{token}.
 A locale without a wording falls back to English; a type without one to `fallback`.
 """
 
@@ -27,6 +28,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "meeting.reminder": "Reminder: the meeting “{title}” starts at {starts_at}.",
         "webhook.disabled": "The webhook to {title} was disabled after failing deliveries.",
         "fallback": "{type}: “{title}”.",
+        "password_reset.subject": "Reset your wghub password",
+        "password_reset.body": (
+            "Someone (hopefully you) asked to reset the password of this account. This token "
+            "sets a new one within {n} minutes, once: {token}"
+        ),
+        "password_reset.ignore": "If it was not you, ignore this mail: nothing changes.",
         "someone": "Someone",
         "group": "Group",
         "reason.owner": "you own this action item",
@@ -60,6 +67,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "meeting.reminder": "Recordatorio: la reunión «{title}» empieza el {starts_at}.",
         "webhook.disabled": "El webhook a {title} se desactivó tras entregas fallidas.",
         "fallback": "{type}: «{title}».",
+        "password_reset.subject": "Restablece tu contraseña de wghub",
+        "password_reset.body": (
+            "Alguien (esperamos que tú) pidió restablecer la contraseña de esta cuenta. Este "
+            "código fija una nueva dentro de {n} minutos, una sola vez: {token}"
+        ),
+        "password_reset.ignore": "Si no fuiste tú, ignora este correo: nada cambia.",
         "someone": "Alguien",
         "group": "Grupo",
         "reason.owner": "eres responsable de esta acción",

@@ -41,6 +41,7 @@ from app.groups.access import authorize_user
 from app.models import Group, Role
 from app.realtime import eager
 from app.realtime.hub import REVOKES_MEMBER, REVOKES_VISIBILITY, Hub, StreamEvent, revocation
+from app.users.principal import Credential
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +96,11 @@ class Connection:
         "_heartbeat",
         "backlog",
         "closed",
+        "credential",
         "hub",
         "on_error",
         "on_overflow",
+        "on_revoked",
         "send",
         "sent",
         "session_factory",
@@ -112,12 +115,14 @@ class Connection:
         *,
         send: Send,
         user_id: uuid.UUID,
+        credential: Credential,
         hub: Hub,
         session_factory: SessionFactory,
         settings: Settings,
     ) -> None:
         self.send = send
         self.user_id = user_id  # only the id: an ORM object per idle connection costs memory
+        self.credential = credential  # checked again while open (app/realtime/revocation.py)
         self.hub = hub
         self.session_factory = session_factory
         self.settings = settings
@@ -131,6 +136,8 @@ class Connection:
         # Called once, to end the connection: the queue overflowed (1013), or sending failed.
         self.on_overflow: Callable[[], None] | None = None
         self.on_error: Callable[[], None] | None = None
+        # Called once, to end the connection: its credential no longer holds (4401).
+        self.on_revoked: Callable[[], None] | None = None
         self._heartbeat: asyncio.TimerHandle | None = None
 
     # --- producers (the hub, the reader); never wait --------------------------------------

@@ -30,6 +30,9 @@ class RedisKeys:
         """Deliverers listen here: new deliveries are due (dispatch, redeliver)."""
         return f"{self.prefix}:webhooks:wake"
 
+    def ws_ticket(self, ticket_hash: str) -> str:
+        return f"{self.prefix}:ws-ticket:{ticket_hash}"
+
     @property
     def arq_queue(self) -> str:
         return f"{self.prefix}:arq:queue"

@@ -1,6 +1,10 @@
 """`WS /api/v1/ws`: live group events and the user's notifications (API.md "Realtime").
 
 Client messages: `subscribe {group_id, after?}`, `unsubscribe {group_id}`, `ping`.
+Credentials: `?ticket=` (from `POST /auth/ws-ticket`) or the Authorization header; a JWT or
+API key in the URL is refused. They are checked again every `ws_credential_check_seconds`
+(app/realtime/revocation.py): revoked, expired or deactivated, the websocket closes with 4401.
+
 Close codes: 4401 bad credentials, 4403 subscribing to a group the user may not read,
 1008 flooding, 1009 message too large, 1011 a server error (reconnect and resume), 1013 the
 client fell too far behind (its queue filled; resubscribe with `after` to resume).
@@ -22,12 +26,16 @@ from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.core.config import Settings
 from app.core.routing import get_route_path
 from app.realtime.connection import Connection
-from app.users.principal import authenticate
+from app.realtime.keys import RedisKeys
+from app.users import tickets
+from app.users.principal import Credential, parse_credential, principal_by
 
 PATH = "/api/v1/ws"
 
@@ -97,15 +105,19 @@ class RealtimeShortcut:
             await self.app(scope, receive, send)
 
 
-def _token_of(scope: Scope) -> str | None:
+def _credential_in(scope: Scope) -> tuple[str, str] | None:
+    """("ticket", value) from the query, ("bearer", value) from the Authorization header,
+    ("url", "") for a JWT or API key in the URL (refused: URLs end up in logs), or None."""
     query = scope.get("query_string", b"").decode("latin-1")
     for key, value in parse_qsl(query):
-        if key == "token" and value:
-            return str(value)
+        if key == "ticket" and value:
+            return "ticket", str(value)
+        if key in ("token", "access_token") and value:
+            return "url", ""
     for name, value in scope.get("headers", ()):
         if name == b"authorization":
             auth = value.decode("latin-1")
-            return auth[7:].strip() if auth.lower().startswith("bearer ") else None
+            return ("bearer", auth[7:].strip()) if auth.lower().startswith("bearer ") else None
     return None
 
 
@@ -115,10 +127,19 @@ async def websocket_endpoint(scope: Scope, receive: Receive, send: Send) -> None
     if (await receive())["type"] != "websocket.connect":
         return
     await send({"type": "websocket.accept"})
-    user_id = await _user_of(app, settings, scope)
-    if user_id is None:
+    found = _credential_in(scope)
+    if found is not None and found[0] == "url":
+        await _close(send, CLOSE_BAD_CREDENTIALS, "no credentials in the URL: use ?ticket=")
+        return
+    try:
+        caller = await _caller(app, settings, found)
+    except (RedisError, OSError, SQLAlchemyError):
+        await _close(send, CLOSE_TRY_AGAIN, "cannot check credentials now: try again")
+        return
+    if caller is None:
         await _close(send, CLOSE_BAD_CREDENTIALS, "invalid or missing credentials")
         return
+    user_id, credential = caller
     hub = app.state.hub
     if len(hub.users.get(user_id, ())) >= settings.ws_max_connections_per_user:
         await _close(send, CLOSE_POLICY, "too many connections for this user")
@@ -127,6 +148,7 @@ async def websocket_endpoint(scope: Scope, receive: Receive, send: Send) -> None
     conn = Connection(
         send=send,
         user_id=user_id,
+        credential=credential,
         hub=hub,
         session_factory=app.state.session_factory,
         settings=settings,
@@ -145,6 +167,7 @@ async def websocket_endpoint(scope: Scope, receive: Receive, send: Send) -> None
 
     conn.on_overflow = lambda: end(CLOSE_TRY_AGAIN, "too slow: resubscribe with `after` to resume")
     conn.on_error = lambda: end(CLOSE_INTERNAL, "server error: reconnect and resume")
+    conn.on_revoked = lambda: end(CLOSE_BAD_CREDENTIALS, "credentials revoked or expired")
     hub.add(conn)
     conn.start_heartbeats()
     close_code, reason = 1000, ""
@@ -162,16 +185,24 @@ async def websocket_endpoint(scope: Scope, receive: Receive, send: Send) -> None
         await _close(send, close_code, reason)
 
 
-async def _user_of(app: Any, settings: Settings, scope: Scope) -> uuid.UUID | None:
+async def _caller(
+    app: Any, settings: Settings, found: tuple[str, str] | None
+) -> tuple[uuid.UUID, Credential] | None:
     """The signed-in user's id (only the id: what the lookup loaded is not kept for the
-    connection's lifetime)."""
-    token = _token_of(scope)
-    if not token:
+    connection's lifetime) and the credential, which is checked again while it is open."""
+    if found is None:
+        return None
+    kind, value = found
+    if kind == "ticket":
+        credential = await tickets.redeem(app.state.redis, RedisKeys(settings.redis_prefix), value)
+    else:
+        credential = parse_credential(settings, value)
+    if credential is None:
         return None
     async with app.state.engine.connect() as db:
-        user = await authenticate(db, settings, token)
-        await db.commit()  # authenticate may note an API key's use
-    return user.id if user is not None else None
+        user = await principal_by(db, credential)
+        await db.commit()  # the lookup may note an API key's use
+    return (user.id, credential) if user is not None else None
 
 
 async def _close(send: Send, code: int, reason: str) -> None:

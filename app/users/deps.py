@@ -29,14 +29,25 @@ def token_of(creds: HTTPAuthorizationCredentials | None) -> str:
     return creds.credentials
 
 
-async def _optional_user(request: Request, creds: Bearer) -> Principal | None:
+async def _user(request: Request, creds: Bearer, *, reading: bool = False) -> Principal | None:
+    """The caller, checked to be allowed to write if the request is a write (unless
+    `reading`: the route only reads, whatever its method)."""
     if creds is None:
         return None
     tx = await request_tx(request)
-    user = await authenticate(tx.conn, request.app.state.settings, creds.credentials)
+    user = await authenticate(
+        tx.conn,
+        request.app.state.settings,
+        creds.credentials,
+        writing=tx.writing and not reading,
+    )
     if user is None:
         raise Unauthorized("Invalid, expired or revoked token")
     return user
+
+
+async def _optional_user(request: Request, creds: Bearer) -> Principal | None:
+    return await _user(request, creds)
 
 
 async def _current_user(request: Request, creds: Bearer) -> Principal:
@@ -46,5 +57,15 @@ async def _current_user(request: Request, creds: Bearer) -> Principal:
     return user
 
 
+async def _reading_user(request: Request, creds: Bearer) -> Principal:
+    user = await _user(request, creds, reading=True)
+    if user is None:
+        raise Unauthorized()
+    return user
+
+
 OptionalUser = Annotated[Principal | None, Depends(_optional_user)]
 CurrentUser = Annotated[Principal, Depends(_current_user)]
+# For a POST that only reads on the caller's behalf (a websocket ticket): read-only
+# credentials may make it.
+ReadingUser = Annotated[Principal, Depends(_reading_user)]

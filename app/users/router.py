@@ -3,22 +3,31 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Response, status
+from fastapi import APIRouter, Depends, Form, Request, Response, status
 
-from app.core.db import SessionDep
+from app.core.db import SessionDep, after_commit
 from app.core.deps import IfMatch, SettingsDep, set_etag
+from app.core.errors import BadRequest
 from app.core.nul import NoNul
 from app.core.pagination import Page, PageParams, page_params
-from app.users import service
-from app.users.deps import CurrentUser
+from app.realtime.keys import RedisKeys
+from app.users import reset, service, sessions, tasks, tickets
+from app.users.deps import Bearer, CurrentUser, ReadingUser, token_of
+from app.users.principal import Credential, CredentialKind, parse_credential
 from app.users.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyRead,
+    CalendarTokenRead,
+    PasswordChange,
+    PasswordResetConfirm,
+    PasswordResetRequest,
+    ResetRequested,
     TokenRead,
     UserCreate,
     UserRead,
     UserUpdate,
+    WsTicketRead,
 )
 
 router = APIRouter(tags=["auth"])
@@ -43,7 +52,7 @@ async def token(
     settings: SettingsDep,
 ) -> TokenRead:
     """OAuth2 password grant: `username` is the email."""
-    access, ttl = await service.authenticate(
+    access, ttl = await service.sign_in(
         session=session, settings=settings, email=username, password=password
     )
     return TokenRead(access_token=access, expires_in=ttl)
@@ -83,3 +92,97 @@ async def list_api_keys(
 @router.delete("/auth/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def revoke_api_key(key_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> None:
     await service.revoke_api_key(session=session, user=user, key_id=key_id)
+
+
+def _credential(settings: SettingsDep, creds: Bearer) -> Credential:
+    """The caller's credential, parsed (after a dependency has authenticated it)."""
+    credential = parse_credential(settings, token_of(creds))
+    assert credential is not None, "authenticated before"
+    return credential
+
+
+@router.post("/auth/sign-out", status_code=status.HTTP_204_NO_CONTENT)
+async def sign_out(
+    user: CurrentUser, session: SessionDep, settings: SettingsDep, creds: Bearer
+) -> None:
+    """End this token's session (its websockets close within 30 s)."""
+    credential = _credential(settings, creds)
+    if credential.kind is not CredentialKind.SESSION:
+        raise BadRequest("Only a token from /auth/token signs out; revoke an API key instead")
+    await sessions.revoke_session(session=session, session_id=credential.value)
+
+
+@router.post("/auth/sign-out-everywhere", status_code=status.HTTP_204_NO_CONTENT)
+async def sign_out_everywhere(user: CurrentUser, session: SessionDep) -> None:
+    """End every session of the caller (API keys stay; revoke them one by one)."""
+    await sessions.revoke_all_sessions(session=session, user_id=user.id)
+
+
+@router.post("/users/me/password", status_code=status.HTTP_204_NO_CONTENT, tags=["users"])
+async def change_password(
+    data: PasswordChange, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> None:
+    """Change the password; every session ends, this one too (sign in again)."""
+    await service.change_password(session=session, settings=settings, user=user, data=data)
+
+
+@router.post(
+    "/auth/password-reset", status_code=status.HTTP_202_ACCEPTED, response_model=ResetRequested
+)
+async def request_password_reset(
+    data: PasswordResetRequest, request: Request, session: SessionDep, settings: SettingsDep
+) -> ResetRequested:
+    """Mail a reset token to the account with this email, if there is one: the answer is the
+    same either way."""
+    reset_id = await reset.request(session=session, settings=settings, email=data.email)
+    if reset_id is not None:
+        jobs = request.app.state.jobs
+
+        async def enqueue() -> None:
+            await tasks.enqueue_reset_email(jobs, settings, reset_id)
+
+        after_commit(session, enqueue)
+    return ResetRequested()
+
+
+@router.post("/auth/password-reset/confirm", status_code=status.HTTP_204_NO_CONTENT)
+async def confirm_password_reset(
+    data: PasswordResetConfirm, session: SessionDep, settings: SettingsDep
+) -> None:
+    """Set a new password with a mailed token (once); every session of the user ends."""
+    await service.confirm_reset(
+        session=session, settings=settings, token=data.token, password=data.new_password
+    )
+
+
+@router.post("/auth/ws-ticket", status_code=status.HTTP_201_CREATED, response_model=WsTicketRead)
+async def ws_ticket(
+    user: ReadingUser, request: Request, settings: SettingsDep, creds: Bearer
+) -> WsTicketRead:
+    """A single-use ticket for `WS /api/v1/ws?ticket=…` (browsers cannot send headers there)."""
+    ttl = settings.ws_ticket_ttl_seconds
+    ticket = await tickets.issue(
+        request.app.state.redis,
+        RedisKeys(settings.redis_prefix),
+        _credential(settings, creds),
+        ttl,
+    )
+    return WsTicketRead(ticket=ticket, expires_in=ttl)
+
+
+@router.post(
+    "/users/me/calendar-token",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CalendarTokenRead,
+    tags=["users"],
+)
+async def new_calendar_token(user: CurrentUser, session: SessionDep) -> CalendarTokenRead:
+    """A new calendar feed token (the previous one stops working)."""
+    token = await service.set_calendar_token(session=session, user=user, revoke=False)
+    assert token is not None
+    return CalendarTokenRead(token=token)
+
+
+@router.delete("/users/me/calendar-token", status_code=status.HTTP_204_NO_CONTENT, tags=["users"])
+async def revoke_calendar_token(user: CurrentUser, session: SessionDep) -> None:
+    await service.set_calendar_token(session=session, user=user, revoke=True)

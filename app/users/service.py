@@ -10,19 +10,21 @@ from sqlmodel import col
 
 from app.core.config import Settings
 from app.core.deps import check_if_match
-from app.core.errors import Conflict, NotFound, Unauthorized
+from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized
 from app.core.pagination import PageParams, paginate
 from app.core.security import (
-    create_access_token,
     generate_api_key,
-    hash_api_key,
+    generate_feed_token,
     hash_password,
+    hash_token,
+    needs_rehash,
     verify_password,
 )
 from app.models import ApiKey, User
 from app.models.base import utcnow
+from app.users import reset, sessions
 from app.users.principal import Principal
-from app.users.schemas import ApiKeyCreate, UserCreate, UserUpdate
+from app.users.schemas import ApiKeyCreate, PasswordChange, UserCreate, UserUpdate
 
 
 def normalize_email(email: str) -> str:
@@ -55,7 +57,7 @@ async def register(
     return user
 
 
-async def authenticate(
+async def sign_in(
     *, session: AsyncSession, settings: Settings, email: str, password: str
 ) -> tuple[str, int]:
     user = await get_by_email(session, email)
@@ -65,7 +67,44 @@ async def authenticate(
     if user is None or not ok or not user.is_active:
         # One message for unknown email and wrong password: existence is not revealed.
         raise Unauthorized("Incorrect email or password")
-    return create_access_token(settings, user.id)
+    if needs_rehash(settings, user.password_hash):
+        # The argon2 parameters changed since this hash was made: the password is at hand now,
+        # and only now, to hash it again with the current ones.
+        user.password_hash = await asyncio.to_thread(hash_password, settings, password)
+    return await sessions.start_session(session=session, settings=settings, user_id=user.id)
+
+
+async def change_password(
+    *, session: AsyncSession, settings: Settings, user: Principal, data: PasswordChange
+) -> None:
+    """Set a new password after checking the current one; every session ends (this one too)
+    and pending reset links stop working."""
+    row = await session.get(User, user.id, with_for_update=True)
+    if row is None:
+        raise NotFound("User not found")
+    ok = await asyncio.to_thread(
+        verify_password, settings, row.password_hash, data.current_password
+    )
+    if not ok:
+        raise Forbidden("The current password is not correct")
+    await set_password(session=session, settings=settings, user=row, password=data.new_password)
+
+
+async def confirm_reset(
+    *, session: AsyncSession, settings: Settings, token: str, password: str
+) -> None:
+    user = await reset.redeem(session=session, settings=settings, token=token)
+    await set_password(session=session, settings=settings, user=user, password=password)
+
+
+async def set_password(
+    *, session: AsyncSession, settings: Settings, user: User, password: str
+) -> None:
+    """The one way a password changes: hash it, end every session, void pending resets."""
+    user.password_hash = await asyncio.to_thread(hash_password, settings, password)
+    await session.flush()
+    await sessions.revoke_all_sessions(session=session, user_id=user.id)
+    await reset.void_pending(session=session, user_id=user.id)
 
 
 async def update_profile(
@@ -88,10 +127,28 @@ async def create_api_key(
     *, session: AsyncSession, user: Principal, data: ApiKeyCreate
 ) -> tuple[ApiKey, str]:
     key = generate_api_key()
-    row = ApiKey(user_id=user.id, name=data.name, prefix=key[:10], key_hash=hash_api_key(key))
+    row = ApiKey(
+        user_id=user.id,
+        name=data.name,
+        prefix=key[:10],
+        key_hash=hash_token(key),
+        scopes=list(data.scopes),
+        expires_at=data.expires_at,
+    )
     session.add(row)
     await session.flush()
     return row, key
+
+
+async def set_calendar_token(*, session: AsyncSession, user: Principal, revoke: bool) -> str | None:
+    """Give the user a new calendar feed token (the old one stops working), or none."""
+    token = None if revoke else generate_feed_token()
+    row = await session.get(User, user.id, with_for_update=True)
+    if row is None:
+        raise NotFound("User not found")
+    row.calendar_token_hash = None if token is None else hash_token(token)
+    await session.flush()
+    return token
 
 
 async def revoke_api_key(*, session: AsyncSession, user: Principal, key_id: uuid.UUID) -> None:
