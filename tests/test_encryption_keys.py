@@ -8,6 +8,7 @@ import base64
 import hashlib
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from app.core.db import create_engine
 from app.core.migrations import upgrade
 from app.models import WebhookEndpoint
 from app.models.base import table_of
+from app.webhooks.signing import SignerCache
 from tests.conftest import (
     TEST_SECRET,
     api_client,
@@ -206,7 +208,11 @@ async def _set_previous(settings: Settings, hook_id: str, ciphertext: str) -> No
 async def test_rotate_encryption_key_moves_every_secret_to_the_first_key(
     own_database: Settings,
 ) -> None:
-    old_key, new_key = Fernet.generate_key(), Fernet.generate_key()
+    old_key = Fernet.generate_key()
+    code, out = await run(WG, "generate-encryption-key", env=clean_env())
+    assert code == 0, out
+    new_key = out.strip().encode()
+    Fernet(new_key)  # a valid key, and nothing else printed
     before = _with_keys(own_database, old_key)
     plain: dict[str, list[str]] = {}  # endpoint id → its secrets, current first
     async with running_app(before) as app, api_client(app) as client:
@@ -254,8 +260,29 @@ async def test_rotate_encryption_key_moves_every_secret_to_the_first_key(
         # Nothing anyone sees changed: no new ETag, no new updated_at.
         assert (version, updated_at) == stored[uuid.UUID(hook_id)][2:]
 
+    # The worker's cache of decrypted secrets is keyed by ciphertext: re-encrypted rows miss
+    # it and are decrypted afresh, to the same secrets.
+    cache = SignerCache(keyring(_with_keys(own_database, new_key, old_key)))
+    hook_id = uuid.UUID(legacy)
+    old_pair = cache.signers(hook_id, *stored[hook_id][:2], None, datetime.now(UTC))
+    new_pair = cache.signers(hook_id, *now[hook_id][:2], None, datetime.now(UTC))
+    assert new_pair is not old_pair
+    at = datetime.now(UTC)
+    assert [s.sign("msg", at, "{}") for s in new_pair] == [
+        s.sign("msg", at, "{}") for s in old_pair
+    ]
+
     # A secret that no key opens is named, and the others are still done.
     await _set_previous(own_database, legacy, Fernet(Fernet.generate_key()).encrypt(b"x").decode())
     code, out = await run(*command, env=env)
     assert code == 1, out
     assert f"webhook_endpoints.previous_secret_encrypted {legacy}" in out
+
+
+async def test_rotate_finds_the_secret_of_an_embedded_deployment(tmp_path: Path) -> None:
+    # `wg serve` keeps its generated secret in the data directory, not in the environment.
+    (tmp_path / "secret_key").write_text(TEST_SECRET)
+    code, out = await run(WG, "migrate", env=clean_env(WG_DATA_DIR=str(tmp_path), WG_ENV="dev"))
+    assert code == 0, out
+    code, out = await run(WG, "rotate-encryption-key", env=clean_env(WG_DATA_DIR=str(tmp_path)))
+    assert code == 0 and "re-encrypted 0 secrets" in out, out
