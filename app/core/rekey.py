@@ -25,15 +25,15 @@ ENCRYPTED_COLUMNS: tuple[tuple[Table, tuple[str, ...]], ...] = (
     (table_of(WebhookEndpoint), ("secret_encrypted", "previous_secret_encrypted")),
 )
 
-# Passes after the first before giving up: more are needed only while processes that still
-# encrypt with another key keep writing.
+# Passes at most. The last one normally finds nothing; more are needed only while processes
+# that still encrypt with another first key keep writing secrets.
 MAX_PASSES = 5
 
 
 @dataclass
 class Outcome:
     reencrypted: int = 0  # ciphertexts written back under the first key
-    pending: int = 0  # found under another key by the last pass (written during the run)
+    pending: int = 0  # still under another key at the last pass (written during the run)
     unreadable: set[str] = field(default_factory=set)  # "table.column id": no key opens it
 
 
