@@ -203,5 +203,58 @@ def create_user(
     typer.echo(f"created user {user_id}{' (admin)' if admin else ''}")
 
 
+@cli.command("generate-encryption-key")
+def generate_encryption_key() -> None:
+    """Print a new random key for WG_ENCRYPTION_KEYS."""
+    from cryptography.fernet import Fernet
+
+    typer.echo(Fernet.generate_key().decode())
+
+
+@cli.command("rotate-encryption-key")
+def rotate_encryption_key(
+    batch_size: Annotated[int, typer.Option(min=1, help="Rows per read and per write")] = 500,
+) -> None:
+    """Re-encrypt every stored secret with the first of WG_ENCRYPTION_KEYS, so the keys after
+    it (and a former WG_SECRET_KEY's derived key) are no longer needed. Safe to run again."""
+    from app.core.crypto import keyring
+    from app.core.db import create_engine
+    from app.core.rekey import rotate_all
+
+    # The embedded deployment's secret, as `wg serve` reads it: stored secrets may have been
+    # encrypted with a key derived from it.
+    secret_file = Path(os.environ.get("WG_DATA_DIR", "./var")) / "secret_key"
+    if "WG_SECRET_KEY" not in os.environ and secret_file.exists():
+        os.environ["WG_SECRET_KEY"] = secret_file.read_text().strip()
+    settings = _settings()
+
+    async def run() -> Any:
+        engine = create_engine(settings)
+        try:
+            return await rotate_all(engine, keyring(settings), batch_size=batch_size)
+        finally:
+            await engine.dispose()
+
+    outcome = asyncio.run(run())
+    typer.echo(f"re-encrypted {outcome.reencrypted} secrets with the first key")
+    if outcome.unreadable:
+        where = ", ".join(sorted(outcome.unreadable))
+        typer.secho(
+            f"error: {len(outcome.unreadable)} secrets open with none of the keys "
+            f"(was WG_SECRET_KEY changed, or a key removed, too early?): {where}",
+            fg="red",
+            err=True,
+        )
+    if outcome.pending:
+        typer.secho(
+            f"error: {outcome.pending} secrets were written with another key while this ran: "
+            "run it again once every process has the new WG_ENCRYPTION_KEYS",
+            fg="red",
+            err=True,
+        )
+    if outcome.unreadable or outcome.pending:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     cli()

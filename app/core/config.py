@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Shipped so that `WG_ENV=dev` works without configuration; refused everywhere else because
 # anyone who reads this file could forge tokens with it.
@@ -15,7 +16,10 @@ DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="WG_", env_file=None, extra="ignore")
+    # Errors name the setting, never its value: the value may be a secret.
+    model_config = SettingsConfigDict(
+        env_prefix="WG_", env_file=None, extra="ignore", hide_input_in_errors=True
+    )
 
     env: Literal["dev", "test", "prod"] = "prod"
     data_dir: Path = Path("./var")
@@ -26,6 +30,9 @@ class Settings(BaseSettings):
         default=None, description="Redis URL; unset under `wg serve` starts an embedded Redis"
     )
     secret_key: str = DEV_SECRET_KEY
+    # Fernet keys that encrypt secrets stored in the database (app/core/crypto.py): the first
+    # encrypts, all decrypt. Comma-separated in the environment. Empty: derived from secret_key.
+    encryption_keys: Annotated[list[SecretStr], NoDecode] = []
 
     access_token_ttl_seconds: int = 3600
     # A password reset token works this long, once; one mail per account per interval at most.
@@ -145,6 +152,27 @@ class Settings(BaseSettings):
     # deactivated one closes its websockets (4401) within this.
     ws_credential_check_seconds: float = Field(default=15.0, gt=0, le=30)
     log_level: str = "info"
+
+    @field_validator("encryption_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _check_keys(cls, keys: list[SecretStr]) -> list[SecretStr]:
+        for number, key in enumerate(keys, start=1):
+            try:
+                Fernet(key.get_secret_value())
+            except ValueError:  # binascii.Error included
+                raise ValueError(
+                    f"WG_ENCRYPTION_KEYS: key {number} of {len(keys)} is not a Fernet key "
+                    "(32 bytes in URL-safe base64, 44 characters); make one with "
+                    "`wg generate-encryption-key`"
+                ) from None
+        return keys
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -35,6 +35,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.config import Settings
+from app.core.crypto import keyring
 from app.core.db import Tx, autocommit
 from app.core.responses import dumps
 from app.core.wake import listen_for_wakeups, publish_wake
@@ -83,7 +84,7 @@ class Deliverer:
         self.http = http
         self.resolver = resolver
         self.metrics = metrics or DeliveryMetrics()
-        self.signers = SignerCache(settings.secret_key)
+        self.signers = SignerCache(keyring(settings))
         # Claimed deliveries not finished yet (being sent, or next in their run).
         self.in_flight: dict[uuid.UUID, queue.Claim] = {}
         self.runs: dict[uuid.UUID, asyncio.Task[None]] = {}  # endpoint → the task sending to it

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.core.config import Settings
-from app.core.crypto import decrypt, encrypt
+from app.core.crypto import keyring
 from app.core.errors import NotFound, ValidationFailed
 from app.core.events import record_event
 from app.core.pagination import PageParams, paginate
@@ -73,7 +73,7 @@ async def create_endpoint(
         url=url,
         event_types=data.event_types,
         description=data.description,
-        secret_encrypted=encrypt(settings.secret_key, secret),
+        secret_encrypted=keyring(settings).encrypt(secret),
         created_by=ctx.user.id,
     )
     session.add(endpoint)
@@ -125,16 +125,17 @@ async def rotate_secret(
     endpoint.previous_secret_expires_at = utcnow() + timedelta(
         seconds=settings.webhook_secret_overlap_seconds
     )
-    endpoint.secret_encrypted = encrypt(settings.secret_key, secret)
+    endpoint.secret_encrypted = keyring(settings).encrypt(secret)
     await session.flush()
     return secret
 
 
 def signing_secrets(endpoint: WebhookEndpoint, settings: Settings) -> list[str]:
-    active = [decrypt(settings.secret_key, endpoint.secret_encrypted)]
+    keys = keyring(settings)
+    active = [keys.decrypt(endpoint.secret_encrypted)]
     expires = endpoint.previous_secret_expires_at
     if endpoint.previous_secret_encrypted and expires and expires > utcnow():
-        active.append(decrypt(settings.secret_key, endpoint.previous_secret_encrypted))
+        active.append(keys.decrypt(endpoint.previous_secret_encrypted))
     return active
 
 

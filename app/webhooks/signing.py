@@ -11,7 +11,7 @@ from datetime import datetime
 
 from standardwebhooks.webhooks import Webhook
 
-from app.core.crypto import decrypt
+from app.core.crypto import Keyring
 
 SECRET_PREFIX = "whsec_"
 
@@ -41,8 +41,8 @@ class SignerCache:
     The previous secret's expiry is checked at every use.
     """
 
-    def __init__(self, secret_key: str, size: int = 10_000) -> None:
-        self.secret_key = secret_key
+    def __init__(self, keys: Keyring, size: int = 10_000) -> None:
+        self.keys = keys
         self.size = size
         self._entries: OrderedDict[tuple[uuid.UUID, str, str | None], tuple[Webhook, ...]] = (
             OrderedDict()
@@ -59,9 +59,9 @@ class SignerCache:
         key = (endpoint_id, secret_encrypted, previous_encrypted)
         entry = self._entries.get(key)
         if entry is None:
-            plain = [decrypt(self.secret_key, secret_encrypted)]
+            plain = [self.keys.decrypt(secret_encrypted)]
             if previous_encrypted:
-                plain.append(decrypt(self.secret_key, previous_encrypted))
+                plain.append(self.keys.decrypt(previous_encrypted))
             entry = tuple(signers_of(plain))
             self._entries[key] = entry
             if len(self._entries) > self.size:
