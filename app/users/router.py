@@ -20,6 +20,7 @@ from app.users.schemas import (
     UserRead,
     UserUpdate,
 )
+from app.users.throttle import SignInThrottle
 
 router = APIRouter(tags=["auth"])
 
@@ -39,6 +40,7 @@ async def token(
     # Form fields sent empty count as missing (FastAPI), hence the documented minimum.
     username: Annotated[str, Form(min_length=1, max_length=320), NoNul],
     password: Annotated[str, Form(min_length=1, max_length=256), NoNul],
+    _throttle: SignInThrottle,  # before the session: no transaction held while it asks Redis
     session: SessionDep,
     settings: SettingsDep,
 ) -> TokenRead:
