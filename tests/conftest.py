@@ -89,6 +89,7 @@ def make_settings(
         "rate_writes_per_minute_credential": 0,
         "rate_writes_per_minute_ip": 0,
         "rate_sign_ins_per_minute_ip": 0,
+        "rate_sign_ins_per_minute_account": 0,
         # Cheap hashing: the tests register hundreds of users.
         "argon2_time_cost": 1,
         "argon2_memory_cost_kib": 1024,

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from app.core.config import Settings
 from app.core.breaker import Breaker
+from app.core.config import Settings
 from app.core.ratelimit import Limiter, Rule, lease_size
 from tests.conftest import api_client, running_app
 from tests.helpers import make_user, unique

@@ -15,7 +15,7 @@ across all replicas. What is left of a lapsed lease goes back with that process'
 of the same bucket; a process that never leases it again keeps at most one second's refill.
 A limit under 60 a minute leases one token at a time: exact.
 
-Redis calls go through the process's circuit breaker (app/core/breaker.py): 250 ms at most,
+Redis calls go through the process's circuit breaker (app/core/breaker.py): 200 ms at most,
 then skipped for a few seconds. While Redis is unavailable:
 - sign-in limits (*strict* rules) are kept per process in memory, with the same limits: a
   Redis outage must not open the door to password guessing (with N replicas an attacker gets
