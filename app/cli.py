@@ -60,6 +60,9 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
         "ws": "websockets-sansio",
         # Clients only send small control messages (the endpoint refuses > 4 KiB anyway).
         "ws_max_size": 64 * 1024,
+        # uvicorn would believe X-Forwarded-For from 127.0.0.1 by default (any local process
+        # could then pick its address); the app applies WG_FORWARDED_ALLOW_IPS itself.
+        "proxy_headers": False,
     }
 
 

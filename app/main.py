@@ -11,8 +11,10 @@ from collections.abc import AsyncIterator, Callable
 
 from arq.connections import ArqRedis
 from fastapi import APIRouter, FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.core import logredact
+from app.core.breaker import Breaker
 from app.core.config import Settings, get_settings
 from app.core.db import TransactionRoute, create_engine, create_session_factory
 from app.core.errors import install_error_handlers
@@ -21,7 +23,7 @@ from app.core.idempotency import IdempotencyMiddleware
 from app.core.limits import BodySizeLimitMiddleware
 from app.core.metrics import HttpMetrics, MetricsMiddleware
 from app.core.openapi import install_openapi
-from app.core.ratelimit import RateLimitMiddleware
+from app.core.ratelimit import Limiter, RateLimitMiddleware
 from app.core.redis import create_redis
 from app.core.routing import include_flat, install_route_index
 from app.events.router import router as events_router
@@ -66,15 +68,16 @@ def _install_routes(app: FastAPI) -> None:
         include_flat(app.router, router, prefix=API_PREFIX)
 
 
-def _after_commit_hook(relay: Relay) -> Callable[[], None]:
+def _after_commit_hook(relay: Relay, breaker: Breaker) -> Callable[[], None]:
     """Wake the relay after a commit that wrote events: locally at once, and through Redis
-    when the lease holder is another process. Never blocks or fails the request."""
+    when the lease holder is another process. Never blocks or fails the request; through the
+    breaker, so a hung Redis does not pile up a waiting task per write."""
     pending: set[asyncio.Task[None]] = set()
 
     def hook() -> None:
         relay.notify()
         if not relay.is_leader:
-            task = asyncio.get_running_loop().create_task(relay.wake_all())
+            task = asyncio.get_running_loop().create_task(breaker.attempt(relay.wake_all))
             pending.add(task)
             task.add_done_callback(pending.discard)
 
@@ -98,7 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hub = Hub(settings)
         relay = Relay(settings=settings, session_factory=session_factory, redis=app.state.redis)
         app.state.hub, app.state.relay = hub, relay
-        app.state.after_commit = _after_commit_hook(relay)
+        app.state.after_commit = _after_commit_hook(relay, app.state.redis_breaker)
         background = [
             asyncio.create_task(hub.run(), name="realtime-hub"),
             asyncio.create_task(revocation.watch(hub, engine, settings), name="ws-revocation"),
@@ -144,6 +147,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url="/redoc" if settings.docs_enabled else None,
     )
     app.state.settings = settings
+    # Every Redis call a request waits on goes through this (app/core/breaker.py).
+    app.state.redis_breaker = Breaker()
+    app.state.limiter = Limiter(
+        settings=settings,
+        redis=lambda: getattr(app.state, "redis", None),
+        breaker=app.state.redis_breaker,
+    )
     app.state.webhook_tests = Counter()  # user → webhook test calls in progress (router)
     logredact.install()
     app.state.engine = engine
@@ -161,12 +171,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added innermost first: metrics see every request, the size limit runs before anything
     # reads the body, rate limits before any work, and idempotency wraps the routes.
     app.add_middleware(IdempotencyMiddleware, settings=settings, session_factory=session_factory)
-    app.add_middleware(
-        RateLimitMiddleware, settings=settings, redis=lambda: getattr(app.state, "redis", None)
-    )
+    app.add_middleware(RateLimitMiddleware, limiter=app.state.limiter)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(SecurityHeadersMiddleware)
-    # Outermost: the realtime websocket skips all of the above (app/realtime/router.py).
+    # Outermost but one: the realtime websocket skips all of the above (app/realtime/router.py).
     app.add_middleware(RealtimeShortcut)
+    if settings.forwarded_allow_ips:
+        # Outermost: the client address every layer (rate limits, logs) sees is the one a
+        # trusted proxy forwarded — the right-most X-Forwarded-For entry that is not itself a
+        # trusted proxy; from any other peer the header is ignored. Here rather than in the
+        # server so it holds however the app is served (`wg` turns uvicorn's own off).
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     return app

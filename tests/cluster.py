@@ -35,6 +35,7 @@ def service_env(settings: Settings, redis_url: str, prefix: str, **env: str) -> 
             "WG_RATE_WRITES_PER_MINUTE_CREDENTIAL": "0",
             "WG_RATE_WRITES_PER_MINUTE_IP": "0",
             "WG_RATE_SIGN_INS_PER_MINUTE_IP": "0",
+            "WG_RATE_SIGN_INS_PER_MINUTE_ACCOUNT": "0",
             **env,
         }
     )

@@ -89,6 +89,7 @@ def make_settings(
         "rate_writes_per_minute_credential": 0,
         "rate_writes_per_minute_ip": 0,
         "rate_sign_ins_per_minute_ip": 0,
+        "rate_sign_ins_per_minute_account": 0,
         # Open websockets notice a revoked credential within a second (production: 15 s).
         "ws_credential_check_seconds": 1.0,
         # Cheap hashing: the tests register hundreds of users.

@@ -10,8 +10,9 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
+from app.core.breaker import Breaker
 from app.core.config import Settings
-from app.core.ratelimit import RateLimitMiddleware, lease_size
+from app.core.ratelimit import Limiter, Rule, lease_size
 from tests.conftest import api_client, running_app
 from tests.helpers import make_user, unique
 
@@ -23,12 +24,8 @@ async def redis(settings: Settings) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
-async def _refuse_nothing(scope: object, receive: object, send: object) -> None:
-    raise AssertionError("not called in these tests")
-
-
-def _limiter(settings: Settings, redis: Redis) -> RateLimitMiddleware:
-    return RateLimitMiddleware(_refuse_nothing, settings=settings, redis=lambda: redis)
+def _limiter(settings: Settings, redis: Redis) -> Limiter:
+    return Limiter(settings=settings, redis=lambda: redis, breaker=Breaker())
 
 
 async def _tokens(redis: Redis, key: str) -> float:
@@ -40,12 +37,12 @@ async def test_a_lease_takes_a_seconds_refill_and_spends_it_without_redis(
 ) -> None:
     key, limit = unique("wglease:bucket"), 600  # a lease of 10 tokens
     limiter = _limiter(settings, redis)
-    assert await limiter._over_limit([(key, limit)]) is None
+    assert await limiter.over_limit([Rule(key, limit)]) is None
     assert await _tokens(redis, key) == pytest.approx(limit - lease_size(limit), abs=0.5)
     # The next nine requests spend the lease: Redis is not asked, its bucket does not move.
     await redis.hset(key, "tokens", "590")
     for _ in range(9):
-        assert await limiter._over_limit([(key, limit)]) is None
+        assert await limiter.over_limit([Rule(key, limit)]) is None
     assert await _tokens(redis, key) == 590
 
 
@@ -54,10 +51,10 @@ async def test_what_a_lapsed_lease_left_goes_back_to_the_bucket(
 ) -> None:
     key, limit = unique("wglease:bucket"), 600
     limiter = _limiter(settings, redis)
-    assert await limiter._over_limit([(key, limit)]) is None  # leases 10, spends 1
+    assert await limiter.over_limit([Rule(key, limit)]) is None  # leases 10, spends 1
     limiter._leases[key].until = 0.0  # the second is over: 9 tokens unused
     before = await _tokens(redis, key)
-    assert await limiter._over_limit([(key, limit)]) is None  # 9 back, 10 taken
+    assert await limiter.over_limit([Rule(key, limit)]) is None  # 9 back, 10 taken
     assert await _tokens(redis, key) == pytest.approx(before + 9 - 10, abs=0.5)
 
 
@@ -98,15 +95,15 @@ async def test_an_unreachable_redis_is_skipped_and_leaves_no_debt(
     away = Redis.from_url("redis://127.0.0.1:1/0")  # nothing listens there
     limiter = _limiter(settings, redis)
     try:
-        assert await limiter._over_limit([(key, limit)]) is None  # leased and spent
+        assert await limiter.over_limit([Rule(key, limit)]) is None  # leased and spent
         limiter._leases[key].until = 0.0
         limiter.redis = lambda: away
         for _ in range(5):
-            assert await limiter._over_limit([(key, limit)]) is None
+            assert await limiter.over_limit([Rule(key, limit)]) is None
         assert limiter._leases[key].tokens == 0  # the writes while away left no debt
         limiter.redis = lambda: redis
-        limiter._skip_until = 0.0  # the few seconds of skipping are over
-        assert await limiter._over_limit([(key, limit)]) is None
+        limiter.breaker = Breaker()  # the few seconds of skipping are over
+        assert await limiter.over_limit([Rule(key, limit)]) is None
         assert await _tokens(redis, key) == pytest.approx(limit - 2, abs=0.5)
     finally:
         await away.aclose()
@@ -125,14 +122,14 @@ async def test_a_redis_that_does_not_answer_is_asked_once_then_skipped(
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     hung = Redis.from_url(f"redis://127.0.0.1:{port}/0")
-    limiter = RateLimitMiddleware(_refuse_nothing, settings=settings, redis=lambda: hung)
+    limiter = Limiter(settings=settings, redis=lambda: hung, breaker=Breaker())
     try:
         answers = await asyncio.gather(
-            *(limiter._over_limit([(unique("wglease:k"), 60)]) for _ in range(20))
+            *(limiter.over_limit([Rule(unique("wglease:k"), 60)]) for _ in range(20))
         )
         assert answers == [None] * 20
         asked = len(connections)
-        assert await limiter._over_limit([(unique("wglease:k"), 60)]) is None
+        assert await limiter.over_limit([Rule(unique("wglease:k"), 60)]) is None
         assert len(connections) == asked  # skipped: Redis was not asked again
     finally:
         for writer in connections:

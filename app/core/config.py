@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -136,6 +137,11 @@ class Settings(BaseSettings):
     rate_writes_per_minute_credential: int = 300
     rate_writes_per_minute_ip: int = 1200
     rate_sign_ins_per_minute_ip: int = 20
+    # Sign-in attempts per account (the email), from any number of addresses.
+    rate_sign_ins_per_minute_account: int = 10
+    # Proxies whose X-Forwarded-For names the client (comma-separated IPs or CIDRs; `*`
+    # trusts every peer). Empty: none; the socket peer is the client (app/main.py).
+    forwarded_allow_ips: str = ""
 
     # Websockets
     ws_max_connections_per_user: int = 20  # per API process
@@ -173,6 +179,19 @@ class Settings(BaseSettings):
                     "`wg generate-encryption-key`"
                 ) from None
         return keys
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies_are_addresses(cls, value: str) -> str:
+        # uvicorn's middleware takes a malformed entry as a literal host name that never
+        # matches: refuse it here instead of silently trusting no one.
+        for item in (part.strip() for part in value.split(",")):
+            if item and item != "*":
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"not an IP address or network: {item!r}") from exc
+        return value
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

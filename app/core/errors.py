@@ -82,6 +82,16 @@ class RateLimited(DomainError):
     status, code = 429, "rate-limited"
 
 
+class ServiceUnavailable(DomainError):
+    """A service the request needs (Redis) is away for a moment: try again shortly."""
+
+    status, code = 503, "service-unavailable"
+
+    def __init__(self, detail: str, **kw: Any) -> None:
+        kw.setdefault("headers", {"Retry-After": "5"})
+        super().__init__(detail, **kw)
+
+
 def problem_response(
     status: int,
     detail: str,

@@ -2,9 +2,10 @@
 them), each holding a minute's allowance and refilling continuously — no burst of twice the
 limit across a window boundary. Over the limit: 429 problem+json with `Retry-After`.
 
-Counted per client IP for sign-ins (`/auth/token`, `/auth/register`), and per IP and per
-credential for every other write (POST, PUT, PATCH, DELETE). If Redis is unreachable the
-request is let through: losing a limit for a moment beats refusing every write.
+Counted per client IP for sign-ins (`/auth/token`, `/auth/register`, password resets), and
+per IP and per credential for every other write (POST, PUT, PATCH, DELETE); the sign-in route
+also counts attempts per account (app/users/throttle.py). The client IP is the socket peer,
+or the address a trusted proxy forwarded (`WG_FORWARDED_ALLOW_IPS`, app/main.py).
 
 A Redis round trip per write costs more CPU than the rest of a hot request's middleware
 together, so a process takes tokens in *leases*: up to one second's refill of a bucket at once
@@ -12,8 +13,15 @@ together, so a process takes tokens in *leases*: up to one second's refill of a 
 shared bucket atomically before they are spent, so no client ever gets more than its limit
 across all replicas. What is left of a lapsed lease goes back with that process's next lease
 of the same bucket; a process that never leases it again keeps at most one second's refill.
-A limit under 60 a minute leases one token at a time: exact. A Redis that fails or does not
-answer within half a second is skipped for a few seconds (fail open, at once).
+A limit under 60 a minute leases one token at a time: exact.
+
+Redis calls go through the process's circuit breaker (app/core/breaker.py): 200 ms at most,
+then skipped for a few seconds. While Redis is unavailable:
+- sign-in limits (*strict* rules) are kept per process in memory, with the same limits: a
+  Redis outage must not open the door to password guessing (with N replicas an attacker gets
+  at most N times the limit);
+- other write limits are skipped (fail open): losing them for a moment beats refusing every
+  write.
 """
 
 from __future__ import annotations
@@ -24,29 +32,34 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.core.breaker import Breaker, RedisUnavailable
 from app.core.config import Settings
 from app.core.errors import problem_response
 
 log = logging.getLogger(__name__)
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-SIGN_IN_PATHS = frozenset({"/api/v1/auth/token", "/api/v1/auth/register"})
+# Routes that take a password or an account's email: counted per IP as sign-ins (strict).
+SIGN_IN_PATHS = frozenset(
+    {
+        "/api/v1/auth/token",
+        "/api/v1/auth/register",
+        "/api/v1/auth/password-reset",
+        "/api/v1/auth/password-reset/confirm",
+    }
+)
 PER_MINUTE = 60.0
 LEASE_SECONDS = 1.0
-# Leases kept per process; beyond it the table starts over (an abandoned lease only lapses).
+# Leases (and in-memory buckets) kept per process; beyond it the table starts over (an
+# abandoned lease only lapses).
 MAX_LEASES = 100_000
-# A Redis that does not answer within this costs a request no more than this; the limits are
-# then skipped for a few seconds (fail open) instead of every write waiting on it again.
-REDIS_TIMEOUT_SECONDS = 0.5
-SKIP_AFTER_FAILURE_SECONDS = 5.0
 
 # Lease tokens from the buckets KEYS[i] (refilling ARGV[4i-2] per second up to a capacity of
 # ARGV[4i-1]; now is ARGV[1]): up to ARGV[4i] from each, at least one, after giving back the
@@ -97,6 +110,61 @@ class _Lease:
     until: float
 
 
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A bucket: its Redis key, its limit per minute, and whether it is kept in memory while
+    Redis is unavailable (`strict`, sign-ins) or skipped (other writes)."""
+
+    key: str
+    limit: int
+    strict: bool = False
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    ts: float
+
+
+class LocalBuckets:
+    """Token buckets in this process's memory, like the Redis ones (a minute's allowance,
+    refilling continuously): the sign-in limits while Redis is unavailable."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, _Bucket] = {}
+
+    def take(self, rules: Sequence[Rule]) -> int | None:
+        """A token from every bucket, or none and the seconds until each has one."""
+        now = time.monotonic()
+        if len(self._buckets) > MAX_LEASES:
+            self._prune(now)
+        wait = 0.0
+        for rule in rules:
+            bucket = self._refill(rule, now)
+            if bucket.tokens < 1:
+                wait = max(wait, (1 - bucket.tokens) / (rule.limit / PER_MINUTE))
+        if wait > 0:
+            return max(1, math.ceil(wait))
+        for rule in rules:
+            self._buckets[rule.key].tokens -= 1
+        return None
+
+    def _refill(self, rule: Rule, now: float) -> _Bucket:
+        bucket = self._buckets.get(rule.key)
+        if bucket is None:
+            bucket = self._buckets[rule.key] = _Bucket(float(rule.limit), now)
+        else:
+            refill = (now - bucket.ts) * rule.limit / PER_MINUTE
+            bucket.tokens, bucket.ts = min(float(rule.limit), bucket.tokens + refill), now
+        return bucket
+
+    def _prune(self, now: float) -> None:
+        # A bucket untouched for a minute is full again: the same as no bucket. If an attacker
+        # keeps more than MAX_LEASES buckets busy within a minute, start over (memory first).
+        fresh = {k: b for k, b in self._buckets.items() if now - b.ts < PER_MINUTE}
+        self._buckets = fresh if len(fresh) <= MAX_LEASES else {}
+
+
 def _credential(scope: Scope) -> str | None:
     for name, value in scope["headers"]:
         if name == b"authorization" and value[:7].lower() == b"bearer ":
@@ -106,41 +174,128 @@ def _credential(scope: Scope) -> str | None:
     return None
 
 
-class RateLimitMiddleware:
+class Limiter:
+    """Takes tokens for a request's rules: from this process's leases, leased from Redis, or
+    (Redis unavailable) from in-memory buckets for strict rules. One per process, shared by
+    the middleware and the sign-in route (app/users/throttle.py)."""
+
     def __init__(
-        self, app: ASGIApp, *, settings: Settings, redis: Callable[[], Redis | None]
+        self, *, settings: Settings, redis: Callable[[], Redis | None], breaker: Breaker
     ) -> None:
-        self.app = app
         self.settings = settings
         self.redis = redis
+        self.breaker = breaker
+        self.local = LocalBuckets()
         self._script: AsyncScript | None = None
         self._leases: dict[str, _Lease] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._skip_until = 0.0
 
-    def _rules(self, scope: Scope) -> list[tuple[str, int]]:
-        """(bucket key, limit per minute) of the buckets that apply; a limit of 0 is off."""
+    def key(self, name: str, who: str) -> str:
+        return f"{self.settings.redis_prefix}:ratelimit:{name}:{who}"
+
+    def request_rules(self, scope: Scope) -> list[Rule]:
+        """The buckets that apply to a request; a limit of 0 is off."""
         s = self.settings
         client = scope.get("client")
         ip = client[0] if client else "unknown"
         if scope["path"] in SIGN_IN_PATHS:
-            rules = [("signin", ip, s.rate_sign_ins_per_minute_ip)]
+            rules = [Rule(self.key("signin", ip), s.rate_sign_ins_per_minute_ip, strict=True)]
         elif scope["method"] in WRITE_METHODS:
-            rules = [("writes-ip", ip, s.rate_writes_per_minute_ip)]
+            rules = [Rule(self.key("writes-ip", ip), s.rate_writes_per_minute_ip)]
             credential = _credential(scope)
             if credential:
-                rules.append(("writes", credential, s.rate_writes_per_minute_credential))
+                rules.append(
+                    Rule(self.key("writes", credential), s.rate_writes_per_minute_credential)
+                )
         else:
             return []
-        prefix = s.redis_prefix
-        return [(f"{prefix}:ratelimit:{name}:{who}", limit) for name, who, limit in rules if limit]
+        return [rule for rule in rules if rule.limit]
+
+    def _missing(self, rules: Sequence[Rule], now: float) -> list[Rule]:
+        return [
+            rule
+            for rule in rules
+            if (lease := self._leases.get(rule.key)) is None
+            or lease.tokens < 1
+            or lease.until < now
+        ]
+
+    async def over_limit(self, rules: Sequence[Rule]) -> int | None:
+        """Spend a token of every bucket. Seconds to wait when a bucket is empty, else None."""
+        if self._missing(rules, time.monotonic()):
+            if self.breaker.is_open:
+                return self._without_redis(rules)  # no waiting on a Redis that just failed
+            keys = sorted(rule.key for rule in rules)
+            async with contextlib.AsyncExitStack() as held:
+                # One lease request per bucket at a time, in key order (no deadlock between
+                # requests needing two buckets): requests finding a lease run out together
+                # would otherwise each take a lease from the shared bucket.
+                for key in keys:
+                    await held.enter_async_context(self._locks.setdefault(key, asyncio.Lock()))
+                now = time.monotonic()
+                missing = self._missing(rules, now)  # another request may have leased them
+                if missing and len(self._leases) > MAX_LEASES:
+                    mine = set(keys)
+                    self._leases = {k: v for k, v in self._leases.items() if k in mine}
+                    self._locks = {k: v for k, v in self._locks.items() if k in mine}
+                if missing:
+                    try:
+                        refused = await self._lease(missing, now)
+                    except RedisUnavailable:
+                        return self._without_redis(rules)
+                    if refused is not None:
+                        return refused
+        for rule in rules:
+            self._leases[rule.key].tokens -= 1
+        return None
+
+    def _without_redis(self, rules: Sequence[Rule]) -> int | None:
+        """Strict rules from in-memory buckets; the others let through (fail open). Leases
+        are left as they were: writes while Redis is away run up no debt."""
+        strict = [rule for rule in rules if rule.strict]
+        return self.local.take(strict) if strict else None
+
+    async def _lease(self, rules: Sequence[Rule], now: float) -> int | None:
+        """Lease tokens for `rules` from Redis. None: leased; else seconds to wait when a
+        bucket is empty. `RedisUnavailable` when Redis is (or was a moment ago) away."""
+        redis = self.redis()
+        if redis is None:
+            raise RedisUnavailable("no redis client")
+        if self._script is None or self._script.registered_client is not redis:
+            # EVALSHA from then on (redis-py loads the script again after a Redis restart).
+            self._script = redis.register_script(TAKE_TOKENS)
+        script = self._script
+        args: list[str] = [repr(time.time())]
+        for rule in rules:
+            left = self._leases.get(rule.key)
+            unused = max(0, left.tokens) if left is not None else 0
+            args += [
+                repr(rule.limit / PER_MINUTE),
+                str(rule.limit),
+                str(lease_size(rule.limit)),
+                str(unused),
+            ]
+        keys = [rule.key for rule in rules]
+        reply = await self.breaker.call(lambda: script(keys=keys, args=args))
+        if not int(reply[0]):
+            # Nothing changed in Redis: what is left of the old leases goes back next time.
+            return max(1, math.ceil(float(reply[1])))
+        for rule, granted in zip(rules, reply[1:], strict=True):
+            self._leases[rule.key] = _Lease(int(granted), now + LEASE_SECONDS)
+        return None
+
+
+class RateLimitMiddleware:
+    def __init__(self, app: ASGIApp, *, limiter: Limiter) -> None:
+        self.app = app
+        self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rules = self._rules(scope)
-        retry_after = await self._over_limit(rules) if rules else None
+        rules = self.limiter.request_rules(scope)
+        retry_after = await self.limiter.over_limit(rules) if rules else None
         if retry_after is not None:
             response = problem_response(
                 429,
@@ -151,65 +306,3 @@ class RateLimitMiddleware:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
-
-    def _missing(self, rules: list[tuple[str, int]], now: float) -> list[tuple[str, int]]:
-        return [
-            (key, limit)
-            for key, limit in rules
-            if (lease := self._leases.get(key)) is None or lease.tokens < 1 or lease.until < now
-        ]
-
-    async def _over_limit(self, rules: list[tuple[str, int]]) -> int | None:
-        """Spend a token of every bucket: from this process's leases, or leased from Redis
-        now. Seconds to wait when a bucket is empty, else None."""
-        if self._missing(rules, time.monotonic()):
-            if time.monotonic() < self._skip_until:
-                return None  # Redis failed a moment ago: fail open without waiting on it
-            keys = sorted(key for key, _ in rules)
-            async with contextlib.AsyncExitStack() as held:
-                # One lease request per bucket at a time, in key order (no deadlock between
-                # requests needing two buckets): requests finding a lease run out together
-                # would otherwise each take a lease from the shared bucket.
-                for key in keys:
-                    await held.enter_async_context(self._locks.setdefault(key, asyncio.Lock()))
-                now = time.monotonic()
-                missing = self._missing(rules, now)  # another request may have leased them
-                if missing and len(self._leases) > MAX_LEASES:
-                    mine = {key for key, _ in rules}
-                    self._leases = {k: v for k, v in self._leases.items() if k in mine}
-                    self._locks = {k: v for k, v in self._locks.items() if k in mine}
-                if missing:
-                    outcome = await self._lease(missing, now)
-                    if outcome is not None:
-                        return outcome if outcome > 0 else None  # refused, or failed open
-        for key, _ in rules:
-            self._leases[key].tokens -= 1
-        return None
-
-    async def _lease(self, rules: list[tuple[str, int]], now: float) -> int | None:
-        """Lease tokens for `rules` from Redis. None: leased; seconds to wait when a bucket is
-        empty; 0 when Redis is away (fail open; the leases are left as they were)."""
-        redis = self.redis()
-        if redis is None:
-            return 0
-        if self._script is None or self._script.registered_client is not redis:
-            # EVALSHA from then on (redis-py loads the script again after a Redis restart).
-            self._script = redis.register_script(TAKE_TOKENS)
-        args: list[str] = [repr(time.time())]
-        for key, limit in rules:
-            left = self._leases.get(key)
-            unused = max(0, left.tokens) if left is not None else 0
-            args += [repr(limit / PER_MINUTE), str(limit), str(lease_size(limit)), str(unused)]
-        try:
-            async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
-                reply = await self._script(keys=[key for key, _ in rules], args=args)
-        except (RedisError, OSError, TimeoutError) as exc:
-            log.warning("rate limits skipped: redis unavailable (%s)", type(exc).__name__)
-            self._skip_until = time.monotonic() + SKIP_AFTER_FAILURE_SECONDS
-            return 0
-        if not int(reply[0]):
-            # Nothing changed in Redis: what is left of the old leases goes back next time.
-            return max(1, math.ceil(float(reply[1])))
-        for (key, _), granted in zip(rules, reply[1:], strict=True):
-            self._leases[key] = _Lease(int(granted), now + LEASE_SECONDS)
-        return None

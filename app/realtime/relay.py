@@ -63,31 +63,34 @@ class Relay:
         `mark=False` leaves the rows unpublished, as a relay that crashed right after XADD
         would (the fault tests use it).
         """
+        # No transaction stays open while Redis is called: on SQLite it holds the write lock,
+        # and a hung Redis would hold every writer with it.
         async with self.engine.begin() as conn:
             rows = await queries.unpublished(conn, BATCH_SIZE)
-            if not rows:
-                return 0
-            pipe = self.redis.pipeline(transaction=False)
-            for row in rows:
-                event = queries.envelope(row)
-                pipe.xadd(
-                    self.keys.events_stream,
-                    {
-                        "i": str(event["id"]),
-                        "g": str(event["group_id"]),
-                        "s": str(event["seq"]),
-                        "t": event["type"],
-                        "u": str(event["subject"]["id"]),
-                        "e": dumps(event),
-                        "r": revocation(event["type"], event["data"]),
-                    },
-                    maxlen=self.settings.events_stream_maxlen,
-                    approximate=True,
-                )
-            await pipe.execute()
-            if mark:
+        if not rows:
+            return 0
+        pipe = self.redis.pipeline(transaction=False)
+        for row in rows:
+            event = queries.envelope(row)
+            pipe.xadd(
+                self.keys.events_stream,
+                {
+                    "i": str(event["id"]),
+                    "g": str(event["group_id"]),
+                    "s": str(event["seq"]),
+                    "t": event["type"],
+                    "u": str(event["subject"]["id"]),
+                    "e": dumps(event),
+                    "r": revocation(event["type"], event["data"]),
+                },
+                maxlen=self.settings.events_stream_maxlen,
+                approximate=True,
+            )
+        await pipe.execute()
+        if mark:
+            async with self.engine.begin() as conn:
                 await queries.mark_published(conn, [row.id for row in rows], utcnow())
-            return len(rows)
+        return len(rows)
 
     async def run(self) -> None:
         """Forever: hold (or wait for) the lease, and publish whenever woken or every second."""

@@ -21,11 +21,10 @@ from app.users.principal import Credential, CredentialKind
 TICKET_PREFIX = "wgt_"
 
 
-async def issue(redis: Redis, keys: RedisKeys, credential: Credential, ttl_seconds: int) -> str:
+def new_ticket(credential: Credential) -> tuple[str, str]:
+    """A new ticket, and what to keep under `RedisKeys.ws_ticket(hash_token(ticket))`."""
     ticket = TICKET_PREFIX + secrets.token_urlsafe(32)
-    held = json.dumps({"kind": credential.kind.value, "value": str(credential.value)})
-    await redis.set(keys.ws_ticket(hash_token(ticket)), held, ex=ttl_seconds)
-    return ticket
+    return ticket, json.dumps({"kind": credential.kind.value, "value": str(credential.value)})
 
 
 async def redeem(redis: Redis, keys: RedisKeys, ticket: str) -> Credential | None:

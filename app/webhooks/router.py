@@ -234,6 +234,8 @@ async def redeliver(
         session=session, endpoint_id=webhook.obj.id, delivery_id=delivery_id
     )
     delivery = await service.redeliver(session=session, delivery=delivery)
-    redis = request.app.state.redis
-    after_commit(session, lambda: wake_deliverers(redis, settings.redis_prefix))
+    redis, breaker = request.app.state.redis, request.app.state.redis_breaker
+    after_commit(
+        session, lambda: breaker.attempt(lambda: wake_deliverers(redis, settings.redis_prefix))
+    )
     return DeliveryRead.model_validate(delivery)
