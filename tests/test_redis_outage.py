@@ -85,6 +85,21 @@ async def test_a_paused_redis_adds_at_most_300_ms_to_a_write(
     assert added <= ADDED_BY_PAUSED_REDIS, f"{added:.3f} s added; baseline {baseline:.3f} s"
 
 
+async def test_a_websocket_ticket_is_a_prompt_503_while_redis_is_paused(
+    settings: Settings, redis_server: RedisServer
+) -> None:
+    changed = {"redis_url": redis_server.url, "redis_prefix": unique("wgpause")}
+    async with running_app(settings.model_copy(update=changed)) as app, api_client(app) as c:
+        user = await make_user(c, "ticket")
+        assert (await c.post("/auth/ws-ticket", headers=user.headers)).status_code == 201
+        with paused(redis_server):
+            took, r = await _timed(c.post("/auth/ws-ticket", headers=user.headers))
+    assert r.status_code == 503, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert int(r.headers["retry-after"]) > 0
+    assert took <= ADDED_BY_PAUSED_REDIS + 0.2, f"{took:.3f} s"
+
+
 async def test_sign_in_limits_hold_while_redis_is_paused(
     settings: Settings, redis_server: RedisServer
 ) -> None:
