@@ -148,14 +148,17 @@ async def test_relay_crash_between_publish_and_mark_republishes_and_clients_dedu
                 session_factory=create_session_factory(engine),
                 redis=redis,
             )
+            assert await crashed.hold_lease()
             published = await crashed.publish_pending(mark=False)  # XADD done, rows not marked
             assert published >= 12
             await client.wait_for_seq(12)
+            await redis.delete(RedisKeys(prefix).relay_lease)  # the crashed relay's lease ran out
             successor = Relay(
                 settings=relay_settings,
                 session_factory=create_session_factory(engine),
                 redis=redis,
             )
+            assert await successor.hold_lease()
             assert await successor.publish_pending() == published  # the same rows again
             assert await successor.publish_pending() == 0
             stream_len = await redis.xlen(RedisKeys(prefix).events_stream)

@@ -1,9 +1,13 @@
 """The relay: publishes committed events from the outbox table to the Redis stream.
 
-Exactly one relay is active across all API processes: it holds a Redis lock with an expiry and
-renews it while it works; if its process dies the lock runs out and another relay takes over.
+Exactly one relay is active across all API processes: it holds a Redis lease with an expiry and
+renews it with every batch; if its process dies the lease runs out and another relay takes over.
+A relay that stalled and lost its lease cannot publish any more: the stream only accepts a
+batch from the lease's current holder (app/realtime/lease.py).
 Rows are read in `(group_id, seq)` order and marked published only after XADD succeeded, so a
 crash in between publishes them again; consumers drop the duplicates by `(group_id, seq)`.
+No transaction stays open while Redis is called: on SQLite it holds the write lock, and a
+hung Redis would hold every writer with it.
 """
 
 from __future__ import annotations
@@ -12,19 +16,22 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import LockError, RedisError
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core import wake
 from app.core.config import Settings
-from app.core.db import SessionFactory
+from app.core.db import SessionFactory, autocommit
 from app.core.responses import dumps
 from app.events import queries
 from app.models.base import utcnow
 from app.realtime.hub import revocation
 from app.realtime.keys import RedisKeys
+from app.realtime.lease import Entry, RelayLease
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +53,17 @@ class Relay:
         self.keys = RedisKeys(settings.redis_prefix)
         self.instance_id = uuid.uuid4().hex
         self._wake = asyncio.Event()
-        self.is_leader = False
+        self.lease = RelayLease(
+            redis,
+            key=self.keys.relay_lease,
+            stream=self.keys.events_stream,
+            seconds=settings.relay_lease_seconds,
+            maxlen=settings.events_stream_maxlen,
+        )
+
+    @property
+    def is_leader(self) -> bool:
+        return self.lease.held
 
     def notify(self) -> None:
         """Wake the relay now (called after a commit that wrote events)."""
@@ -57,79 +74,58 @@ class Relay:
         self._wake.set()
         await publish_wake(self.redis, self.settings.redis_prefix)
 
+    async def hold_lease(self) -> bool:
+        """Renew the lease or try to take it; whether this relay holds it."""
+        was_leader = self.is_leader
+        if await self.lease.hold() and not was_leader:
+            log.info("relay lease acquired by %s", self.instance_id)
+        return self.is_leader
+
+    async def read_batch(self) -> list[Row[Any]]:
+        """The next unpublished events, in (group, seq) order."""
+        async with autocommit(self.engine) as conn:
+            return await queries.unpublished(conn, BATCH_SIZE)
+
     async def publish_pending(self, *, mark: bool = True) -> int:
-        """Publish one batch of unpublished events; return how many.
+        """Publish one batch of unpublished events if this relay holds the lease; return how
+        many (0 when it does not hold it, or lost it before the batch reached the stream).
 
         `mark=False` leaves the rows unpublished, as a relay that crashed right after XADD
         would (the fault tests use it).
         """
-        # No transaction stays open while Redis is called: on SQLite it holds the write lock,
-        # and a hung Redis would hold every writer with it.
-        async with self.engine.begin() as conn:
-            rows = await queries.unpublished(conn, BATCH_SIZE)
+        # The batch is read under this acquisition of the lease and published only if the
+        # lease has not changed hands since: nobody else can have published in between.
+        token = self.lease.token
+        if token is None:
+            return 0
+        rows = await self.read_batch()
         if not rows:
             return 0
-        pipe = self.redis.pipeline(transaction=False)
-        for row in rows:
-            event = queries.envelope(row)
-            pipe.xadd(
-                self.keys.events_stream,
-                {
-                    "i": str(event["id"]),
-                    "g": str(event["group_id"]),
-                    "s": str(event["seq"]),
-                    "t": event["type"],
-                    "u": str(event["subject"]["id"]),
-                    "e": dumps(event),
-                    "r": revocation(event["type"], event["data"]),
-                },
-                maxlen=self.settings.events_stream_maxlen,
-                approximate=True,
-            )
-        await pipe.execute()
+        if not await self.lease.publish(token, [_entry(row) for row in rows]):
+            # Refused, nothing written: the rows stay unpublished for the lease's holder now.
+            return 0
         if mark:
-            async with self.engine.begin() as conn:
+            async with autocommit(self.engine) as conn:
                 await queries.mark_published(conn, [row.id for row in rows], utcnow())
         return len(rows)
 
     async def run(self) -> None:
         """Forever: hold (or wait for) the lease, and publish whenever woken or every second."""
-        lease_seconds = self.settings.relay_lease_seconds
-        lock = self.redis.lock(self.keys.relay_lease, timeout=lease_seconds, thread_local=False)
         listener = asyncio.create_task(self._listen_for_wakeups(), name="relay-wake-listener")
         loop = asyncio.get_running_loop()
-        renewed = last_pass = 0.0
-
-        async def hold_lease() -> bool:
-            """Renew the lease when a third of it has passed (not at every wake-up, which
-            comes with every commit), or try to take it; whether this relay holds it."""
-            nonlocal renewed
-            now = loop.time()
-            if self.is_leader and now - renewed >= lease_seconds / 3:
-                try:
-                    await lock.reacquire()
-                    renewed = now
-                except LockError:
-                    log.warning("relay lease lost")
-                    self.is_leader = False
-            if not self.is_leader:
-                self.is_leader = bool(await lock.acquire(blocking=False))
-                if self.is_leader:
-                    renewed = now
-                    log.info("relay lease acquired by %s", self.instance_id)
-            return self.is_leader
-
+        last_pass = 0.0
         try:
             while True:
                 try:
-                    # A long backlog is drained batch by batch, the lease renewed in between.
-                    while await hold_lease() and await self.publish_pending() == BATCH_SIZE:
+                    # A long backlog is drained batch by batch, each starting with the lease
+                    # held (and each published batch renewing it).
+                    while await self.hold_lease() and await self.publish_pending() == BATCH_SIZE:
                         pass
                     last_pass = loop.time()
                 except (RedisError, OSError) as exc:
                     # Redis is away: nothing can be published; the rows wait in the table.
                     log.warning("relay: redis unavailable (%s)", type(exc).__name__)
-                    self.is_leader = False
+                    self.lease.lost("redis unavailable")
                 except Exception:
                     log.exception("relay: publishing failed; retrying")
                 await self._wait(self.settings.relay_poll_seconds if self.is_leader else 1.0)
@@ -142,9 +138,8 @@ class Relay:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
-            if self.is_leader:
-                with contextlib.suppress(LockError, RedisError, OSError):
-                    await lock.release()
+            with contextlib.suppress(LockError, RedisError, OSError):
+                await self.lease.release()
 
     async def _wait(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -157,3 +152,17 @@ class Relay:
         await wake.listen_for_wakeups(
             self.settings.effective_redis_url, self.keys.relay_wake, self._wake.set
         )
+
+
+def _entry(row: Row[Any]) -> Entry:
+    """A stream entry: the envelope, and the fields the hub and the dispatcher route by."""
+    event = queries.envelope(row)
+    return {
+        "i": str(event["id"]),
+        "g": str(event["group_id"]),
+        "s": str(event["seq"]),
+        "t": event["type"],
+        "u": str(event["subject"]["id"]),
+        "e": dumps(event),
+        "r": revocation(event["type"], event["data"]),
+    }
