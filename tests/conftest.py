@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,10 @@ from sqlalchemy.engine import make_url
 from app.core.config import Settings
 from app.core.migrations import upgrade
 from app.main import create_app
+from tests.helpers import TestUser
 from tests.pg import create_database, drop_database
 from tests.receiver import Receiver
+from tests.ws import WsClient
 from workers.settings import build_worker, stop_worker
 
 TEST_DATABASE_URL = os.environ.get("WG_TEST_DATABASE_URL")
@@ -164,6 +166,26 @@ async def live_server(app: FastAPI) -> AsyncIterator[str]:
     yield f"127.0.0.1:{port}"
     server.should_exit = True
     await task
+
+
+Connect = Callable[..., Any]
+
+
+@pytest.fixture
+async def ws_connect(live_server: str) -> AsyncIterator[Connect]:
+    """Open websockets to the live server as a user (or with a raw token); closed after the
+    test. `token_in`: `ticket` (the default, as browsers do), `header` or `query`."""
+    clients: list[WsClient] = []
+
+    async def open_(user: TestUser | str, token_in: str = "ticket") -> WsClient:
+        token = user if isinstance(user, str) else user.token
+        client = await WsClient(f"ws://{live_server}/api/v1/ws", token).connect(token_in=token_in)
+        clients.append(client)
+        return client
+
+    yield open_
+    for c in clients:
+        await c.close()
 
 
 # --- an isolated deployment for webhook tests ------------------------------------------------

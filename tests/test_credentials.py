@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 from websockets.asyncio.client import connect
@@ -25,28 +23,13 @@ from app.core.security import create_access_token, hash_password, hash_token
 from app.models import ApiKey, AuthSession, User
 from app.realtime.keys import RedisKeys
 from app.users import tasks as user_tasks
+from tests.conftest import Connect
 from tests.helpers import PASSWORD, make_group, make_user
 from tests.helpers import TestUser as ApiUser
 from tests.notifications_support import SmtpSink, bodies, smtp_settings, worker_ctx
 from tests.ws import WsClient, ws_ticket
 
 NEW_PASSWORD = "another long passphrase"
-
-Open = Callable[..., Any]
-
-
-@pytest.fixture
-async def ws_open(live_server: str) -> AsyncIterator[Open]:
-    clients: list[WsClient] = []
-
-    async def open_(token: str, token_in: str = "ticket") -> WsClient:
-        client = await WsClient(f"ws://{live_server}/api/v1/ws", token).connect(token_in=token_in)
-        clients.append(client)
-        return client
-
-    yield open_
-    for c in clients:
-        await c.close()
 
 
 async def _close_code(ws: WsClient, timeout: float = 30) -> int | None:
@@ -82,7 +65,7 @@ def _bearer(token: str) -> dict[str, str]:
 
 
 async def test_a_ticket_opens_one_websocket_once(
-    live_server: str, ws_open: Open, app: FastAPI
+    live_server: str, ws_connect: Connect, app: FastAPI
 ) -> None:
     async with httpx.AsyncClient(base_url=f"http://{live_server}/api/v1") as http:
         user = await make_user(http, "ticket")
@@ -106,15 +89,15 @@ async def test_a_ticket_opens_one_websocket_once(
 
 
 async def test_credentials_in_the_websocket_url_are_refused(
-    client: httpx.AsyncClient, ws_open: Open
+    client: httpx.AsyncClient, ws_connect: Connect
 ) -> None:
     user = await make_user(client, "inurl")
     key = await _key(client, user)
     for token in (user.token, key["key"]):  # both valid, both refused in the URL
-        ws = await ws_open(token, token_in="query")
+        ws = await ws_connect(token, token_in="query")
         assert await _close_code(ws, 10) == 4401
         # The same credentials work in the Authorization header (non-browser clients).
-        ws = await ws_open(token, token_in="header")
+        ws = await ws_connect(token, token_in="header")
         await _still_open(ws)
 
 
@@ -200,11 +183,13 @@ async def test_an_expiring_key_stops_working_and_listing_shows_use(
 # --- sign-out, password change and reset ----------------------------------------------------
 
 
-async def test_sign_out_ends_this_session_only(client: httpx.AsyncClient, ws_open: Open) -> None:
+async def test_sign_out_ends_this_session_only(
+    client: httpx.AsyncClient, ws_connect: Connect
+) -> None:
     user = await make_user(client, "signout")
     other = (await _sign_in(client, user.email, PASSWORD)).json()["access_token"]
-    ws_this = await ws_open(user.token)
-    ws_other = await ws_open(other)
+    ws_this = await ws_connect(user.token)
+    ws_other = await ws_connect(other)
     await _still_open(ws_this)
 
     r = await client.post("/auth/sign-out", headers=user.headers)
@@ -216,12 +201,12 @@ async def test_sign_out_ends_this_session_only(client: httpx.AsyncClient, ws_ope
 
 
 async def test_sign_out_everywhere_ends_every_session_not_the_keys(
-    client: httpx.AsyncClient, ws_open: Open
+    client: httpx.AsyncClient, ws_connect: Connect
 ) -> None:
     user = await make_user(client, "everywhere")
     other = (await _sign_in(client, user.email, PASSWORD)).json()["access_token"]
     key = await _key(client, user)
-    sockets = [await ws_open(user.token), await ws_open(other, token_in="header")]
+    sockets = [await ws_connect(user.token), await ws_connect(other, token_in="header")]
 
     r = await client.post("/auth/sign-out-everywhere", headers=_bearer(other))
     assert r.status_code == 204, r.text
@@ -235,10 +220,10 @@ async def test_sign_out_everywhere_ends_every_session_not_the_keys(
 
 
 async def test_password_change_signs_out_everywhere(
-    client: httpx.AsyncClient, ws_open: Open
+    client: httpx.AsyncClient, ws_connect: Connect
 ) -> None:
     user = await make_user(client, "changer")
-    ws = await ws_open(user.token)
+    ws = await ws_connect(user.token)
     body = {"current_password": PASSWORD + "x", "new_password": NEW_PASSWORD}
     r = await client.post("/users/me/password", json=body, headers=user.headers)
     assert r.status_code == 403, r.text
@@ -255,13 +240,13 @@ async def test_password_change_signs_out_everywhere(
 
 
 async def test_password_reset_by_mail(
-    client: httpx.AsyncClient, app: FastAPI, ws_open: Open
+    client: httpx.AsyncClient, app: FastAPI, ws_connect: Connect
 ) -> None:
     sink = await SmtpSink().start()
     try:
         settings = smtp_settings(app, sink.port)
         user = await make_user(client, "forgetful")
-        ws = await ws_open(user.token)
+        ws = await ws_connect(user.token)
         jobs_before = await _reset_jobs(app)
 
         # Unknown and known addresses get the same answer; only the account gets a mail.
@@ -317,12 +302,12 @@ async def _reset_jobs(app: FastAPI) -> set[str]:
 
 
 async def test_websockets_close_on_key_revocation_deactivation_and_expiry(
-    client: httpx.AsyncClient, app: FastAPI, ws_open: Open, settings: Settings
+    client: httpx.AsyncClient, app: FastAPI, ws_connect: Connect, settings: Settings
 ) -> None:
     user = await make_user(client, "closing")
     key = await _key(client, user)
-    by_key = await ws_open(key["key"], token_in="header")
-    by_jwt = await ws_open(user.token)
+    by_key = await ws_connect(key["key"], token_in="header")
+    by_jwt = await ws_connect(user.token)
     r = await client.delete(f"/auth/api-keys/{key['id']}", headers=user.headers)
     assert r.status_code == 204
     assert await _close_code(by_key) == 4401
@@ -335,7 +320,7 @@ async def test_websockets_close_on_key_revocation_deactivation_and_expiry(
         session.add(row)
         await session.flush()
         short = create_access_token(settings, uuid.UUID(user.id), row.id, expires)
-    by_short = await ws_open(short, token_in="header")
+    by_short = await ws_connect(short, token_in="header")
     assert await _close_code(by_short) == 4401
     await _still_open(by_jwt)
 

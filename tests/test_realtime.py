@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 
+from tests.conftest import Connect
 from tests.helpers import (
     TestUser,
     add_member,
@@ -20,24 +18,7 @@ from tests.helpers import (
     metric,
     settings_changed,
 )
-from tests.ws import WsClient, seqs
-
-Connect = Callable[..., Any]
-
-
-@pytest.fixture
-async def ws_connect(live_server: str) -> AsyncIterator[Connect]:
-    clients: list[WsClient] = []
-
-    async def open_(user: TestUser | str, token_in: str = "ticket") -> WsClient:
-        token = user if isinstance(user, str) else user.token
-        client = await WsClient(f"ws://{live_server}/api/v1/ws", token).connect(token_in=token_in)
-        clients.append(client)
-        return client
-
-    yield open_
-    for c in clients:
-        await c.close()
+from tests.ws import seqs
 
 
 async def _write(client: httpx.AsyncClient, owner: TestUser, group_id: str, n: int) -> None:
