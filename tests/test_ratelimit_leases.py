@@ -5,6 +5,8 @@ back what a lapsed lease left."""
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -72,6 +74,7 @@ async def test_replicas_sharing_a_bucket_never_exceed_the_limit(settings: Settin
         api_client(two) as second,
     ):
         user = await make_user(first, "leaser")  # sign-ins are not writes
+        started = time.monotonic()
         answers = await asyncio.gather(
             *(
                 (first if i % 2 else second).patch(
@@ -80,10 +83,13 @@ async def test_replicas_sharing_a_bucket_never_exceed_the_limit(settings: Settin
                 for i in range(130)
             )
         )
+        elapsed = time.monotonic() - started
     statuses = [a.status_code for a in answers]
     assert set(statuses) <= {200, 429}
-    # Never more than the bucket's 120; at most one unspent token per replica held back.
-    assert 118 <= statuses.count(200) <= 120
+    # Never more than the bucket's 120 plus what it refilled (2 a second) while the writes
+    # ran; at most one unspent token per replica held back.
+    refilled = math.floor(elapsed * 120 / 60)
+    assert 118 <= statuses.count(200) <= 120 + refilled, (statuses.count(200), elapsed)
 
 
 async def test_an_unreachable_redis_is_skipped_and_leaves_no_debt(
