@@ -16,6 +16,7 @@ from arq import create_pool
 from arq.connections import RedisSettings
 
 from app.core.config import Settings
+from app.core.jobs import JOB_CODEC
 from app.demo import DEMO_GROUP_NAME, DEMO_PASSWORD, DEMO_USERS
 from app.realtime.keys import RedisKeys
 from tests.conftest import TEST_SECRET
@@ -24,7 +25,7 @@ from tests.procs import WG, Proc, clean_env, free_port, run
 
 async def _ping_through_worker(redis_url: str, prefix: str = "wg") -> None:
     """Enqueue the no-op job and wait for a worker to run it."""
-    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    pool = await create_pool(RedisSettings.from_dsn(redis_url), **JOB_CODEC)
     try:
         job = await pool.enqueue_job("ping", _queue_name=RedisKeys(prefix).arq_queue)
         assert job is not None
