@@ -32,6 +32,7 @@ from app.meetings.router import router as meetings_router
 from app.notifications.router import router as notifications_router
 from app.ops.router import router as ops_router
 from app.organizations.router import router as organizations_router
+from app.polls.router import router as polls_router
 from app.proposals.router import router as proposals_router
 from app.realtime import revocation
 from app.realtime.hub import Hub
@@ -54,6 +55,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     groups_router,
     meetings_router,
     proposals_router,
+    polls_router,
     roadmap_router,
     notifications_router,
     events_router,

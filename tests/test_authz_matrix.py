@@ -22,6 +22,7 @@ from fastapi.routing import APIRoute
 from tests import (
     authz_meetings,
     authz_notifications,
+    authz_polls,
     authz_proposals,
     authz_roadmap,
     authz_webhooks,
@@ -49,6 +50,7 @@ from tests.helpers import PASSWORD, add_member, make_group, make_user, unique
 DOMAINS: list[ModuleType] = [
     authz_meetings,
     authz_notifications,
+    authz_polls,
     authz_proposals,
     authz_roadmap,
     authz_webhooks,

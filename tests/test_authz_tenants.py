@@ -61,6 +61,7 @@ TENANT_PARAMS = frozenset(
         "action_item_id",
         "notification_id",
         "webhook_id",
+        "poll_id",
         "delivery_id",
         "key_id",
     }
@@ -113,6 +114,7 @@ REFS: dict[str, Callable[[World], str]] = {
     "focus_area_id": lambda w: w.area_id,
     "proposal_id": lambda w: w.ids["proposal_id"],
     "meeting_id": lambda w: w.ids["meeting_id"],
+    "agenda_item_id": lambda w: w.ids["item_id"],
     "owner_id": lambda w: w.extra.id,
     "speaker_id": lambda w: w.extra.id,
     "moderator_id": lambda w: w.extra.id,

@@ -24,6 +24,7 @@ from app.core.jobs import JOB_CODEC
 from app.core.redis import create_redis
 from app.events.dispatch import Dispatcher, Handler
 from app.notifications import tasks as notification_tasks
+from app.polls import tasks as poll_tasks
 from app.realtime.keys import RedisKeys
 from app.users import tasks as user_tasks
 from app.webhooks import tasks as webhook_tasks
@@ -46,12 +47,15 @@ FUNCTIONS: list[Any] = [
     func(user_tasks.send_password_reset_email, name=user_tasks.RESET_EMAIL_JOB, max_tries=1000),
 ]
 EVERY_5_MINUTES = set(range(0, 60, 5))
+EVERY_MINUTE = set(range(60))
 CRON_JOBS = [
     cron(core_tasks.purge_idempotency_records, minute={17}, run_at_startup=False),
     cron(user_tasks.purge_expired_credentials, minute={23}, run_at_startup=False),
     cron(notification_tasks.send_reminders, minute=EVERY_5_MINUTES),
     cron(notification_tasks.requeue_unsent_emails, minute={m + 2 for m in EVERY_5_MINUTES}),
     cron(notification_tasks.send_daily_digests, minute={0}),
+    cron(poll_tasks.close_due_polls, minute=EVERY_MINUTE),
+    cron(poll_tasks.announce_closing_polls, minute=EVERY_MINUTE),
 ]
 # Event handlers, in the order they run inside each event's dispatch transaction.
 HANDLERS: list[Handler] = [notification_tasks.handle_events, webhook_tasks.handle_events]

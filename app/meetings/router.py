@@ -34,6 +34,7 @@ from app.meetings.schemas import (
     RsvpUpdate,
 )
 from app.models import Meeting, MeetingStatus, Role
+from app.polls import service as polls
 from app.users.deps import bearer
 
 router = APIRouter(tags=["meetings"])
@@ -186,6 +187,8 @@ def _lifecycle_route(action: Action, summary: str) -> None:
         moved = await service.transition(
             session=session, ctx=meeting.ctx, meeting=meeting.obj, action=action
         )
+        if action in (Action.end, Action.cancel):
+            await polls.close_meeting_polls(session=session, ctx=meeting.ctx, meeting=moved)
         return _meeting(moved, response)
 
     router.add_api_route(
@@ -202,11 +205,13 @@ def _lifecycle_route(action: Action, summary: str) -> None:
 _lifecycle_route(Action.start, "`scheduled → live` (those who run the meeting); else 409.")
 _lifecycle_route(
     Action.end,
-    "`live → ended`; closes open attendances, clears the hand queue and the current speaker.",
+    "`live → ended`; closes open attendances, clears the hand queue and the current speaker, "
+    "and closes the meeting's open polls.",
 )
 _lifecycle_route(
     Action.cancel,
-    "`scheduled|live → cancelled`; the calendar entry becomes STATUS:CANCELLED.",
+    "`scheduled|live → cancelled`; the calendar entry becomes STATUS:CANCELLED; the "
+    "meeting's open polls close.",
 )
 
 

@@ -19,6 +19,7 @@ from app.models.meeting import (
 )
 from app.models.notification import EmailMode, Notification, NotificationPreference
 from app.models.organization import Organization, OrganizationKind
+from app.models.poll import Poll, PollKind, PollStatus, ResultsShown, Stance
 from app.models.proposal import Comment, Endorsement, Proposal, ProposalState, Vote, VoteChoice
 from app.models.user import ApiKey, AuthSession, PasswordReset, User
 from app.models.webhook import DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookEndpoint
@@ -51,12 +52,17 @@ __all__ = [
     "Organization",
     "OrganizationKind",
     "PasswordReset",
+    "Poll",
+    "PollKind",
+    "PollStatus",
     "Priority",
     "Proposal",
     "ProposalState",
     "RaisedHand",
+    "ResultsShown",
     "Role",
     "RsvpResponse",
+    "Stance",
     "User",
     "Visibility",
     "Vote",

@@ -23,9 +23,11 @@ from app.models import (
     Meeting,
     MeetingRsvp,
     Membership,
+    Poll,
     Proposal,
     Role,
     RsvpResponse,
+    Stance,
 )
 
 Recipients = Callable[[AsyncSession, Event], Awaitable[set[uuid.UUID]]]
@@ -100,6 +102,19 @@ async def members_not_declined(session: AsyncSession, event: Event) -> set[uuid.
     return await group_members(session, event) - set(declined.scalars())
 
 
+async def members_without_stance(session: AsyncSession, event: Event) -> set[uuid.UUID]:
+    """Members of the poll's group (above observer: they may answer) who have not answered."""
+    answered = await session.execute(
+        select(col(Stance.user_id)).where(col(Stance.poll_id) == event.subject_id)
+    )
+    voters = await session.execute(
+        select(col(Membership.user_id)).where(
+            col(Membership.group_id) == event.group_id, col(Membership.role) != Role.observer
+        )
+    )
+    return set(voters.scalars()) - set(answered.scalars())
+
+
 @dataclass(frozen=True)
 class Rule:
     recipients: Recipients
@@ -129,16 +144,21 @@ RULES: dict[str, Rule] = {
     "meeting.reminder": Rule(
         members_not_declined, MEMBER, 'members who did not answer "no", an hour before the start'
     ),
+    "poll.opened": Rule(group_members, MEMBER, "every member of the group"),
+    "poll.closing_soon": Rule(
+        members_without_stance, MEMBER, "members who have not answered, 24 hours before it closes"
+    ),
     "webhook.disabled": Rule(group_owners, OWNER, "the group's owners"),
 }
 
 NOTIFIABLE_TYPES: frozenset[str] = frozenset(RULES)
 
 # Where an event's data keeps a snapshot of its subject (its title, due date, start time).
-SUBJECT_MODELS: dict[str, type[ActionItem] | type[Proposal] | type[Meeting]] = {
+SUBJECT_MODELS: dict[str, type[ActionItem] | type[Proposal] | type[Meeting] | type[Poll]] = {
     "action_item": ActionItem,
     "proposal": Proposal,
     "meeting": Meeting,
+    "poll": Poll,
 }
 
 

@@ -27,6 +27,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "meeting.minutes_published": "The minutes of the meeting “{title}” are published.",
         "meeting.reminder": "Reminder: the meeting “{title}” starts at {starts_at}.",
         "webhook.disabled": "The webhook to {title} was disabled after failing deliveries.",
+        "poll.opened": "{actor} opened the poll “{title}”.",
+        "poll.closing_soon": "The poll “{title}” closes within a day; you have not answered.",
         "fallback": "{type}: “{title}”.",
         "password_reset.subject": "Reset your wghub password",
         "password_reset.body": (
@@ -66,6 +68,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "meeting.minutes_published": "Se publicó el acta de la reunión «{title}».",
         "meeting.reminder": "Recordatorio: la reunión «{title}» empieza el {starts_at}.",
         "webhook.disabled": "El webhook a {title} se desactivó tras entregas fallidas.",
+        "poll.opened": "{actor} abrió la encuesta «{title}».",
+        "poll.closing_soon": "La encuesta «{title}» cierra en menos de un día y no has respondido.",
         "fallback": "{type}: «{title}».",
         "password_reset.subject": "Restablece tu contraseña de wghub",
         "password_reset.body": (
