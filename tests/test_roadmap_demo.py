@@ -7,6 +7,7 @@ import httpx
 from app.core.config import Settings
 from app.core.db import create_engine, create_session_factory
 from app.demo import DEMO_PASSWORD, seed_founding
+from app.meetings.demo import seed_founding_meeting
 from app.proposals.demo import seed_proposals
 
 
@@ -66,3 +67,31 @@ async def test_demo_proposals_and_roadmap(client: httpx.AsyncClient, settings: S
     )
     training_items = [i for i in area["items"] if i["proposal_id"] == training["id"]]
     assert len(training_items) == 5
+
+
+async def test_demo_founding_meeting_polls(client: httpx.AsyncClient, settings: Settings) -> None:
+    engine = create_engine(settings)
+    try:
+        async with create_session_factory(engine)() as session, session.begin():
+            group = await seed_founding(session, settings)
+            meeting = await seed_founding_meeting(session, group)
+            group_id, meeting_id = str(group.id), str(meeting.id)
+    finally:
+        await engine.dispose()
+    r = await client.post(
+        "/auth/token", data={"username": "moderator@demo.wghub.dev", "password": DEMO_PASSWORD}
+    )
+    headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    r = await client.get(f"/groups/{group_id}/polls", headers=headers)
+    polls = {p["kind"]: p for p in r.json()["items"]}
+    assert set(polls) == {"ranked", "time"}
+    ranked, when = polls["ranked"], polls["time"]
+    # The ranked poll on the three focus areas closed with the meeting, with Borda points.
+    assert ranked["meeting_id"] == meeting_id and ranked["status"] == "closed"
+    assert len(ranked["options"]) == 3 and ranked["results"]["voters"] >= 1
+    assert sum(o["points"] for o in ranked["results"]["options"]) > 0
+    # The time poll scheduled the second meeting in its best slot.
+    assert when["status"] == "closed" and when["scheduled_meeting_id"]
+    r = await client.get(f"/meetings/{when['scheduled_meeting_id']}", headers=headers)
+    assert r.json()["title"] == "Second meeting of the working group"
+    assert r.json()["status"] == "scheduled"

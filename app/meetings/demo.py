@@ -7,6 +7,7 @@ services, so the meeting's events (agenda, attendance, the floor, decisions) are
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -24,7 +25,18 @@ from app.meetings.schemas import (
     MeetingCreate,
     MinutesUpdate,
 )
-from app.models import Group, Meeting, Membership, Organization, Role, RsvpResponse, User
+from app.models import (
+    Group,
+    Meeting,
+    Membership,
+    Organization,
+    PollKind,
+    Role,
+    RsvpResponse,
+    User,
+)
+from app.polls import service as polls
+from app.polls.schemas import PollClose, PollCreate, StanceCast, TimeSlot
 
 FOUNDING_TITLE = "Founding meeting of the working group"
 TIMEZONE = "America/Santiago"
@@ -200,7 +212,59 @@ async def seed_founding_meeting(session: AsyncSession, group: Group) -> Meeting:
     await records.put_minutes(
         session=session, ctx=run, meeting=meeting, data=MinutesUpdate(body=MINUTES, published=True)
     )
+    await _seed_polls(session, run, ctxs, meeting, areas)
     if ctxs:  # one promoter leaves before the end; the others leave when it ends
         await live.leave(session=session, ctx=ctxs[-1], meeting=meeting)
     await service.transition(session=session, ctx=run, meeting=meeting, action=Action.end)
+    await polls.close_meeting_polls(session=session, ctx=run, meeting=meeting)
     return meeting
+
+
+async def _seed_polls(
+    session: AsyncSession,
+    run: GroupContext,
+    ctxs: list[GroupContext],
+    meeting: Meeting,
+    areas: list[Any],
+) -> None:
+    """A ranked poll on the focus areas (closed with the meeting) and a time poll for the
+    next meeting, closed by the moderator, which schedules it."""
+    ranked = await polls.create_poll(
+        session=session,
+        ctx=run,
+        data=PollCreate(
+            title="Which focus area should the roadmap start with?",
+            kind=PollKind.ranked,
+            options=[a.title for a in areas],
+            meeting_id=meeting.id,
+        ),
+    )
+    slots = [
+        TimeSlot(starts_at=datetime(2026, 10, day, 15, tzinfo=ZoneInfo(TIMEZONE)),
+                 ends_at=datetime(2026, 10, day, 17, tzinfo=ZoneInfo(TIMEZONE)))
+        for day in (8, 15, 22)
+    ]  # fmt: skip
+    when = await polls.create_poll(
+        session=session,
+        ctx=run,
+        data=PollCreate(
+            title="Second meeting of the working group", kind=PollKind.time, options=slots
+        ),
+    )
+    ids = [o["id"] for o in ranked.options]
+    answers = ("yes", "maybe", "no")
+    for i, ctx in enumerate(ctxs):
+        order = ids[i % len(ids) :] + ids[: i % len(ids)] if ids else []
+        await polls.cast_stance(
+            session=session, ctx=ctx, poll=ranked, data=StanceCast(choices=order)
+        )
+        slot_answers = {o["id"]: answers[(i + k) % 3] for k, o in enumerate(when.options)}
+        await polls.cast_stance(
+            session=session, ctx=ctx, poll=when, data=StanceCast(choices=slot_answers)
+        )
+    await polls.close_poll(
+        session=session,
+        ctx=run,
+        poll=when,
+        data=PollClose(create_meeting=True, timezone=TIMEZONE, outcome="The most could attend"),
+    )
