@@ -4,13 +4,19 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import Field, SerializerFunctionWrapHandler, StrictBool, model_serializer
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    StrictBool,
+    field_validator,
+    model_serializer,
+)
 
 from app.core.schemas import InputModel, OutputModel, UTCInstant
 from app.meetings.schemas import TimeZone, UserRef
 from app.models import PollKind, PollStatus, ResultsShown
 
-OptionTitle = Annotated[str, Field(min_length=1, max_length=200)]
+OptionTitle = Annotated[str, Field(max_length=200)]
 OptionId = Annotated[str, Field(max_length=8, examples=["o1"])]
 
 
@@ -19,19 +25,32 @@ class TimeSlot(InputModel):
     ends_at: UTCInstant
 
 
+# The bounds sit on each list (a bound on the union would not reach the JSON schema).
+Titles = Annotated[list[OptionTitle], Field(min_length=2, max_length=50)]
+Slots = Annotated[list[TimeSlot], Field(min_length=2, max_length=50)]
+
+
 class PollCreate(InputModel):
     title: str = Field(min_length=1, max_length=200)
     details: str | None = Field(default=None, max_length=20_000)
     kind: PollKind
-    options: list[OptionTitle] | list[TimeSlot] = Field(
-        min_length=2,
-        max_length=50,
+    options: Titles | Slots = Field(
         description="Titles; for a `time` poll, `{starts_at, ends_at}` slots. They get ids "
         "`o1`, `o2`, … in this order.",
     )
     closes_at: UTCInstant | None = Field(
         default=None, description="The poll closes by itself then (in the future)"
     )
+
+    @field_validator("options")
+    @classmethod
+    def _titles_not_blank(cls, options: list[Any]) -> list[Any]:
+        # Checked here rather than by a minimum length: a title of spaces has one, and is
+        # stripped to nothing.
+        if any(isinstance(o, str) and not o for o in options):
+            raise ValueError("an option's title cannot be blank")
+        return options
+
     anonymous: StrictBool = Field(
         default=False, description="No one, owners included, sees who chose what"
     )
