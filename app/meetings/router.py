@@ -15,7 +15,14 @@ from app.core.schemas import UTCInstant
 from app.core.security import FEED_TOKEN_PREFIX
 from app.groups.access import Moderator, Reader, authorize_group, authorize_object
 from app.meetings import agenda, ical, live, records, service
-from app.meetings.deps import MEETING, AgendaRunner, MeetingReader, MeetingRunner, Participant
+from app.meetings.deps import (
+    MEETING,
+    AgendaRunner,
+    Attendee,
+    MeetingReader,
+    MeetingRunner,
+    Participant,
+)
 from app.meetings.lifecycle import Action
 from app.meetings.schemas import (
     AgendaItemCreate,
@@ -282,13 +289,14 @@ async def rsvp(meeting: Participant, data: RsvpUpdate, session: SessionDep) -> R
 
 
 @router.post("/meetings/{meeting_id}/join", response_model=AttendeeRead)
-async def join(meeting: Participant, session: SessionDep) -> AttendeeRead:
-    """Enter the live meeting (409 otherwise); joining while present changes nothing."""
+async def join(meeting: Attendee, session: SessionDep) -> AttendeeRead:
+    """Enter the live meeting (members of any role, observers included; 409 when not live);
+    joining while present changes nothing."""
     return await live.join(session=session, ctx=meeting.ctx, meeting=meeting.obj)
 
 
 @router.post("/meetings/{meeting_id}/leave", response_model=AttendeeRead)
-async def leave(meeting: Participant, session: SessionDep) -> AttendeeRead:
+async def leave(meeting: Attendee, session: SessionDep) -> AttendeeRead:
     """Leave the live meeting (409 otherwise); leaving when not present changes nothing."""
     return await live.leave(session=session, ctx=meeting.ctx, meeting=meeting.obj)
 
