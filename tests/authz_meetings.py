@@ -127,6 +127,8 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("PUT", f"{M}/rsvp"): Case(
         member_write(200), json_body({"response": "yes"}), events=PARTICIPANTS
     ),
+    # A read, but only for those who run the meeting: the same statuses as their writes.
+    ("GET", f"{M}/rsvps"): Case(moderator_write(200)),
     ("POST", f"{M}/join"): Case(observer_write(200), events=ATTENDEES),
     # Attendees join first, then leave: a join and a leave each.
     ("POST", f"{M}/leave"): Case(

@@ -14,7 +14,7 @@ from app.core.responses import page_response
 from app.core.schemas import UTCInstant
 from app.core.security import FEED_TOKEN_PREFIX
 from app.groups.access import Moderator, Reader, authorize_group, authorize_object
-from app.meetings import agenda, ical, live, records, service
+from app.meetings import agenda, ical, live, queries, records, service
 from app.meetings.deps import (
     MEETING,
     AgendaRunner,
@@ -22,6 +22,7 @@ from app.meetings.deps import (
     MeetingReader,
     MeetingRunner,
     Participant,
+    RunnerReader,
 )
 from app.meetings.lifecycle import Action
 from app.meetings.schemas import (
@@ -33,10 +34,12 @@ from app.meetings.schemas import (
     DecisionRead,
     HandRead,
     MeetingCreate,
+    MeetingDetail,
     MeetingRead,
     MeetingUpdate,
     MinutesRead,
     MinutesUpdate,
+    RsvpEntry,
     RsvpRead,
     RsvpUpdate,
 )
@@ -167,9 +170,14 @@ async def meeting_calendar(
     return _ics(ical.calendar(name=meeting.title, meetings=[meeting]), f"{meeting.id}.ics")
 
 
-@router.get("/meetings/{meeting_id}", response_model=MeetingRead)
-async def get_meeting(meeting: MeetingReader, response: Response) -> MeetingRead:
-    return _meeting(meeting.obj, response)
+@router.get("/meetings/{meeting_id}", response_model=MeetingDetail)
+async def get_meeting(meeting: MeetingReader, response: Response) -> MeetingDetail:
+    """The meeting, with the counts of RSVP answers (`none`: members yet to answer)."""
+    set_etag(response, meeting.obj.version)
+    counts = await queries.rsvp_counts(
+        meeting.ctx.tx.conn, group_id=meeting.obj.group_id, meeting_id=meeting.obj.id
+    )
+    return MeetingDetail(**dict(MeetingRead.model_validate(meeting.obj)), rsvp_counts=counts)
 
 
 @router.patch("/meetings/{meeting_id}", response_model=MeetingRead)
@@ -286,6 +294,16 @@ async def rsvp(meeting: Participant, data: RsvpUpdate, session: SessionDep) -> R
         session=session, ctx=meeting.ctx, meeting=meeting.obj, response=data.response
     )
     return RsvpRead.model_validate(row)
+
+
+@router.get("/meetings/{meeting_id}/rsvps", response_model=Page[RsvpEntry])
+async def list_rsvps(meeting: RunnerReader, page: Paging) -> Response:
+    """Every member who may answer (every role but observer), with their answer or `null`
+    for none yet, in the member list's order (those who run the meeting; others 403)."""
+    items, cursor = await queries.rsvps_page(
+        meeting.ctx.tx.conn, group_id=meeting.obj.group_id, meeting_id=meeting.obj.id, page=page
+    )
+    return page_response(items, cursor)
 
 
 @router.post("/meetings/{meeting_id}/join", response_model=AttendeeRead)

@@ -16,7 +16,7 @@ from pydantic import (
 
 from app.core.schemas import Day, InputModel, OutputModel, PatchModel, UTCInstant
 from app.meetings.lifecycle import allowed_actions
-from app.models import MeetingMode, MeetingStatus, Priority, RsvpResponse
+from app.models import MeetingMode, MeetingStatus, Priority, Role, RsvpResponse
 from app.roadmap.schemas import ActionItemRead
 
 
@@ -110,6 +110,21 @@ class MeetingRead(OutputModel):
         return allowed_actions(self.status)
 
 
+class RsvpCounts(OutputModel):
+    """Answers of the group's members who may answer (every role but observer)."""
+
+    yes: int
+    no: int
+    maybe: int
+    none: int = Field(description="members who have not answered")
+
+
+class MeetingDetail(MeetingRead):
+    """One meeting as `GET /meetings/{id}` shows it: with the RSVP counts."""
+
+    rsvp_counts: RsvpCounts
+
+
 class AgendaItemCreate(InputModel):
     title: str = Field(min_length=1, max_length=200)
     speaker_id: uuid.UUID | None = Field(default=None, description="a member of the group")
@@ -150,6 +165,16 @@ class RsvpRead(OutputModel):
     user_id: uuid.UUID
     response: RsvpResponse
     updated_at: datetime
+
+
+class RsvpEntry(OutputModel):
+    """A member of the group who may answer, and their answer to this meeting."""
+
+    user_id: uuid.UUID
+    name: str
+    role: Role
+    response: RsvpResponse | None = Field(description="null: no answer yet")
+    responded_at: datetime | None = Field(description="when the current answer was given")
 
 
 class UserRef(OutputModel):
