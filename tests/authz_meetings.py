@@ -152,6 +152,10 @@ MATRIX: dict[tuple[str, str], Case] = {
         events=RUNNERS,
     ),
     ("GET", f"{M}/decisions"): Case(group_read()),
+    # The world's meeting is live: its report is a draft for those who run it, not yet (409)
+    # for the other readers.
+    ("GET", f"{M}/report"): Case(moderator_write(200) | {"member": 409, "observer": 409}),
+    ("GET", f"{M}/report.md"): Case(moderator_write(200) | {"member": 409, "observer": 409}),
     ("POST", f"{M}/decisions"): Case(
         moderator_write(201), json_body({"text": "Decided"}), events=RUNNERS
     ),

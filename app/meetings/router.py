@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials
@@ -14,7 +14,7 @@ from app.core.responses import page_response
 from app.core.schemas import UTCInstant
 from app.core.security import FEED_TOKEN_PREFIX
 from app.groups.access import Moderator, Reader, authorize_group, authorize_object
-from app.meetings import agenda, ical, live, queries, records, service
+from app.meetings import agenda, ical, live, queries, records, report, service
 from app.meetings.deps import (
     MEETING,
     AgendaRunner,
@@ -36,6 +36,7 @@ from app.meetings.schemas import (
     MeetingCreate,
     MeetingDetail,
     MeetingRead,
+    MeetingReport,
     MeetingUpdate,
     MinutesRead,
     MinutesUpdate,
@@ -409,4 +410,40 @@ async def record_decision(
     an invalid action item is a 422 and nothing is written)."""
     return await records.record_decision(
         session=session, ctx=meeting.ctx, meeting=meeting.obj, data=data
+    )
+
+
+# --- the report ----------------------------------------------------------------------------
+
+_REPORT_NOT_YET: dict[int | str, dict[str, Any]] = {
+    409: {
+        "description": "Not yet: the meeting is scheduled, cancelled, or live and the caller "
+        "does not run it"
+    }
+}
+
+
+@router.get(
+    "/meetings/{meeting_id}/report", response_model=MeetingReport, responses=_REPORT_NOT_YET
+)
+async def meeting_report(meeting: MeetingReader, session: SessionDep) -> MeetingReport:
+    """Agenda with time spent per item, attendance by organization and country, decisions
+    with their action items, polls and minutes. Readers get it once the meeting has ended;
+    those who run it also while it is live (`draft: true`); otherwise 409."""
+    return await report.build(session=session, ctx=meeting.ctx, meeting=meeting.obj)
+
+
+@router.get(
+    "/meetings/{meeting_id}/report.md",
+    response_class=Response,
+    responses={200: {"content": {"text/markdown": {}}}, **_REPORT_NOT_YET},
+)
+async def meeting_report_markdown(meeting: MeetingReader, session: SessionDep) -> Response:
+    """The report as Markdown, for circulating (user text escaped); the same rules as
+    `GET /meetings/{id}/report`."""
+    built = await report.build(session=session, ctx=meeting.ctx, meeting=meeting.obj)
+    return Response(
+        report.render_markdown(built),
+        media_type=report.MEDIA_TYPE,
+        headers={"Content-Disposition": f'inline; filename="meeting-{meeting.obj.id}.md"'},
     )

@@ -152,6 +152,9 @@ class AgendaItemRead(OutputModel):
     duration_minutes: int | None
     position: int
     started_at: datetime | None = Field(description="when the agenda reached this item")
+    ended_at: datetime | None = Field(
+        description="when the agenda left this item (advanced past it, or the meeting ended)"
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -250,3 +253,68 @@ class DecisionRead(OutputModel):
 
 def dump(model: OutputModel) -> dict[str, Any]:
     return model.model_dump(mode="json")
+
+
+# --- the meeting report --------------------------------------------------------------------
+
+
+class ReportAgendaItem(OutputModel):
+    id: uuid.UUID
+    position: int
+    title: str
+    speaker: UserRef | None
+    focus_area_id: uuid.UUID | None
+    duration_minutes: int | None = Field(description="the time planned")
+    started_at: datetime | None
+    ended_at: datetime | None
+    spent_seconds: float | None = Field(
+        description="time on the item (null: never reached); the current item of a live "
+        "meeting counts up to now"
+    )
+
+
+class OrganizationCount(OutputModel):
+    organization: OrganizationRef | None = Field(description="null: attendees without one")
+    attendees: int
+
+
+class CountryCount(OutputModel):
+    country: str | None = Field(description="of the organization; null: without one")
+    attendees: int
+
+
+class ReportAttendance(OutputModel):
+    total: int = Field(description="everyone who joined at least once")
+    by_organization: list[OrganizationCount] = Field(
+        description="by the organization each attendee represents in the group (their "
+        "membership now), most attendees first"
+    )
+    by_country: list[CountryCount]
+    attendees: list[AttendeeRead]
+
+
+class ReportPoll(OutputModel):
+    """A poll of the meeting and its outcome (filled by the polls: app/meetings/report_polls.py)."""
+
+    id: uuid.UUID
+    title: str
+    kind: str
+    status: str
+    outcome: str | None
+    results: dict[str, Any] | None = Field(description="as the poll's `results` setting allows")
+
+
+class MeetingReport(OutputModel):
+    meeting: MeetingRead
+    draft: bool = Field(description="true while the meeting is live (those who run it only)")
+    generated_at: datetime
+    agenda: list[ReportAgendaItem]
+    attendance: ReportAttendance
+    decisions: list[DecisionRead]
+    polls: list[ReportPoll]
+    minutes: MinutesRead | None = Field(
+        description="published minutes; a draft only for those who run the meeting"
+    )
+    people: list[UserRef] = Field(
+        description="the speakers and action item owners the report names by id"
+    )
