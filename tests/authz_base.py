@@ -70,6 +70,11 @@ def member_write(ok: int) -> dict[str, int]:
     return owner_write(ok) | {"moderator": ok, "member": ok}
 
 
+def observer_write(ok: int) -> dict[str, int]:
+    """Every role may, observers included: a write that is not authoring (attending)."""
+    return owner_write(ok) | {c: ok for c in ROLES}
+
+
 def signed_in(ok: int) -> dict[str, int]:
     return {c: ok for c in CALLERS} | {"anonymous": 401}
 

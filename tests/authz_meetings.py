@@ -2,7 +2,8 @@
 
 The world's meeting is live, moderated by the world's moderator, with three agenda items, an
 item to act on, published minutes and a decision. Moderators and owners run meetings; every
-role but observer takes part (RSVP, join, raise a hand); every reader reads.
+role but observer takes part (RSVP, raise a hand); every role attends (join, leave), observers
+included; every reader reads.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tests.authz_base import (
     json_body,
     member_write,
     moderator_write,
+    observer_write,
 )
 from tests.test_meetings import call, meeting_body
 
@@ -81,7 +83,7 @@ def per_caller(make: Callable[[str], dict[str, Any]]) -> Callable[[World, str], 
     return lambda world, caller: {"json": make(caller)}
 
 
-RUNNERS, PARTICIPANTS = 2, 3  # moderator + owner; member + moderator + owner
+RUNNERS, PARTICIPANTS, ATTENDEES = 2, 3, 4  # moderator + owner; + member; + observer
 
 MATRIX: dict[tuple[str, str], Case] = {
     ("POST", f"{API}/groups/{{group_id}}/meetings"): Case(
@@ -125,10 +127,12 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("PUT", f"{M}/rsvp"): Case(
         member_write(200), json_body({"response": "yes"}), events=PARTICIPANTS
     ),
-    ("POST", f"{M}/join"): Case(member_write(200), events=PARTICIPANTS),
-    # Participants join first, then leave: a join and a leave each.
+    # A read, but only for those who run the meeting: the same statuses as their writes.
+    ("GET", f"{M}/rsvps"): Case(moderator_write(200)),
+    ("POST", f"{M}/join"): Case(observer_write(200), events=ATTENDEES),
+    # Attendees join first, then leave: a join and a leave each.
     ("POST", f"{M}/leave"): Case(
-        member_write(200), fresh=as_caller("join"), events=2 * PARTICIPANTS
+        observer_write(200), fresh=as_caller("join"), events=2 * ATTENDEES
     ),
     ("GET", f"{M}/attendance"): Case(group_read()),
     ("POST", f"{M}/hands"): Case(member_write(201), events=PARTICIPANTS),
@@ -148,6 +152,10 @@ MATRIX: dict[tuple[str, str], Case] = {
         events=RUNNERS,
     ),
     ("GET", f"{M}/decisions"): Case(group_read()),
+    # The world's meeting is live: its report is a draft for those who run it, not yet (409)
+    # for the other readers.
+    ("GET", f"{M}/report"): Case(moderator_write(200) | {"member": 409, "observer": 409}),
+    ("GET", f"{M}/report.md"): Case(moderator_write(200) | {"member": 409, "observer": 409}),
     ("POST", f"{M}/decisions"): Case(
         moderator_write(201), json_body({"text": "Decided"}), events=RUNNERS
     ),

@@ -223,7 +223,17 @@ def organization(base_url: str, owner: tuple[str, str]) -> str:
 
 # Operations that only do something on a live meeting, or on a proposal under review; for
 # them the world's meeting is started, or its proposal submitted and taken into review.
-NEEDS_LIVE_MEETING = ("/join", "/leave", "/hands", "/hands/me", "/hands/next", "/advance", "/end")
+NEEDS_LIVE_MEETING = (
+    "/join",
+    "/leave",
+    "/hands",
+    "/hands/me",
+    "/hands/next",
+    "/advance",
+    "/end",
+    "/report",  # a draft for the owner, who runs it; 409 before it starts
+    "/report.md",
+)
 NEEDS_REVIEW = ("/vote",)
 
 

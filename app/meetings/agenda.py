@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -128,6 +129,15 @@ async def delete_item(
     await _agenda_updated(session, ctx, meeting, "deleted", data)
 
 
+async def leave_current(session: AsyncSession, meeting: Meeting, now: datetime) -> None:
+    """When a live meeting ends or is cancelled: its current agenda item ends with it."""
+    if meeting.current_agenda_item_id is None:
+        return
+    item = await session.get(AgendaItem, meeting.current_agenda_item_id)
+    if item is not None and item.ended_at is None:
+        item.ended_at = now
+
+
 async def advance(*, session: AsyncSession, ctx: GroupContext, meeting: Meeting) -> Meeting:
     """Move a live meeting to the item after the current one (at the start, or when the
     current item was deleted, to the first item not reached yet).
@@ -144,8 +154,11 @@ async def advance(*, session: AsyncSession, ctx: GroupContext, meeting: Meeting)
         index = next((n for n, i in enumerate(items) if i.started_at is None), len(items))
     if index >= len(items):
         raise Conflict("There is no next agenda item", extra={"agenda_length": len(items)})
+    now = utcnow()
+    if current in ids:
+        items[index - 1].ended_at = now
     item = items[index]
-    item.started_at = utcnow()
+    item.started_at, item.ended_at = now, None
     meeting.current_agenda_item_id = item.id
     await session.flush()
     await record_meeting_event(

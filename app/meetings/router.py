@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials
@@ -14,8 +14,16 @@ from app.core.responses import page_response
 from app.core.schemas import UTCInstant
 from app.core.security import FEED_TOKEN_PREFIX
 from app.groups.access import Moderator, Reader, authorize_group, authorize_object
-from app.meetings import agenda, ical, live, records, service
-from app.meetings.deps import MEETING, AgendaRunner, MeetingReader, MeetingRunner, Participant
+from app.meetings import agenda, ical, live, queries, records, report, service
+from app.meetings.deps import (
+    MEETING,
+    AgendaRunner,
+    Attendee,
+    MeetingReader,
+    MeetingRunner,
+    Participant,
+    RunnerReader,
+)
 from app.meetings.lifecycle import Action
 from app.meetings.schemas import (
     AgendaItemCreate,
@@ -26,10 +34,13 @@ from app.meetings.schemas import (
     DecisionRead,
     HandRead,
     MeetingCreate,
+    MeetingDetail,
     MeetingRead,
+    MeetingReport,
     MeetingUpdate,
     MinutesRead,
     MinutesUpdate,
+    RsvpEntry,
     RsvpRead,
     RsvpUpdate,
 )
@@ -161,9 +172,14 @@ async def meeting_calendar(
     return _ics(ical.calendar(name=meeting.title, meetings=[meeting]), f"{meeting.id}.ics")
 
 
-@router.get("/meetings/{meeting_id}", response_model=MeetingRead)
-async def get_meeting(meeting: MeetingReader, response: Response) -> MeetingRead:
-    return _meeting(meeting.obj, response)
+@router.get("/meetings/{meeting_id}", response_model=MeetingDetail)
+async def get_meeting(meeting: MeetingReader, response: Response) -> MeetingDetail:
+    """The meeting, with the counts of RSVP answers (`none`: members yet to answer)."""
+    set_etag(response, meeting.obj.version)
+    counts = await queries.rsvp_counts(
+        meeting.ctx.tx.conn, group_id=meeting.obj.group_id, meeting_id=meeting.obj.id
+    )
+    return MeetingDetail(**dict(MeetingRead.model_validate(meeting.obj)), rsvp_counts=counts)
 
 
 @router.patch("/meetings/{meeting_id}", response_model=MeetingRead)
@@ -286,14 +302,25 @@ async def rsvp(meeting: Participant, data: RsvpUpdate, session: SessionDep) -> R
     return RsvpRead.model_validate(row)
 
 
+@router.get("/meetings/{meeting_id}/rsvps", response_model=Page[RsvpEntry])
+async def list_rsvps(meeting: RunnerReader, page: Paging) -> Response:
+    """Every member who may answer (every role but observer), with their answer or `null`
+    for none yet, in the member list's order (those who run the meeting; others 403)."""
+    items, cursor = await queries.rsvps_page(
+        meeting.ctx.tx.conn, group_id=meeting.obj.group_id, meeting_id=meeting.obj.id, page=page
+    )
+    return page_response(items, cursor)
+
+
 @router.post("/meetings/{meeting_id}/join", response_model=AttendeeRead)
-async def join(meeting: Participant, session: SessionDep) -> AttendeeRead:
-    """Enter the live meeting (409 otherwise); joining while present changes nothing."""
+async def join(meeting: Attendee, session: SessionDep) -> AttendeeRead:
+    """Enter the live meeting (members of any role, observers included; 409 when not live);
+    joining while present changes nothing."""
     return await live.join(session=session, ctx=meeting.ctx, meeting=meeting.obj)
 
 
 @router.post("/meetings/{meeting_id}/leave", response_model=AttendeeRead)
-async def leave(meeting: Participant, session: SessionDep) -> AttendeeRead:
+async def leave(meeting: Attendee, session: SessionDep) -> AttendeeRead:
     """Leave the live meeting (409 otherwise); leaving when not present changes nothing."""
     return await live.leave(session=session, ctx=meeting.ctx, meeting=meeting.obj)
 
@@ -388,4 +415,40 @@ async def record_decision(
     an invalid action item is a 422 and nothing is written)."""
     return await records.record_decision(
         session=session, ctx=meeting.ctx, meeting=meeting.obj, data=data
+    )
+
+
+# --- the report ----------------------------------------------------------------------------
+
+_REPORT_NOT_YET: dict[int | str, dict[str, Any]] = {
+    409: {
+        "description": "Not yet: the meeting is scheduled, cancelled, or live and the caller "
+        "does not run it"
+    }
+}
+
+
+@router.get(
+    "/meetings/{meeting_id}/report", response_model=MeetingReport, responses=_REPORT_NOT_YET
+)
+async def meeting_report(meeting: MeetingReader, session: SessionDep) -> MeetingReport:
+    """Agenda with time spent per item, attendance by organization and country, decisions
+    with their action items, polls and minutes. Readers get it once the meeting has ended;
+    those who run it also while it is live (`draft: true`); otherwise 409."""
+    return await report.build(session=session, ctx=meeting.ctx, meeting=meeting.obj)
+
+
+@router.get(
+    "/meetings/{meeting_id}/report.md",
+    response_class=Response,
+    responses={200: {"content": {"text/markdown": {}}}, **_REPORT_NOT_YET},
+)
+async def meeting_report_markdown(meeting: MeetingReader, session: SessionDep) -> Response:
+    """The report as Markdown, for circulating (user text escaped); the same rules as
+    `GET /meetings/{id}/report`."""
+    built = await report.build(session=session, ctx=meeting.ctx, meeting=meeting.obj)
+    return Response(
+        report.render_markdown(built),
+        media_type=report.MEDIA_TYPE,
+        headers={"Content-Disposition": f'inline; filename="meeting-{meeting.obj.id}.md"'},
     )

@@ -16,7 +16,7 @@ from pydantic import (
 
 from app.core.schemas import Day, InputModel, OutputModel, PatchModel, UTCInstant
 from app.meetings.lifecycle import allowed_actions
-from app.models import MeetingMode, MeetingStatus, Priority, RsvpResponse
+from app.models import MeetingMode, MeetingStatus, Priority, Role, RsvpResponse
 from app.roadmap.schemas import ActionItemRead
 
 
@@ -110,6 +110,21 @@ class MeetingRead(OutputModel):
         return allowed_actions(self.status)
 
 
+class RsvpCounts(OutputModel):
+    """Answers of the group's members who may answer (every role but observer)."""
+
+    yes: int
+    no: int
+    maybe: int
+    none: int = Field(description="members who have not answered")
+
+
+class MeetingDetail(MeetingRead):
+    """One meeting as `GET /meetings/{id}` shows it: with the RSVP counts."""
+
+    rsvp_counts: RsvpCounts
+
+
 class AgendaItemCreate(InputModel):
     title: str = Field(min_length=1, max_length=200)
     speaker_id: uuid.UUID | None = Field(default=None, description="a member of the group")
@@ -137,6 +152,9 @@ class AgendaItemRead(OutputModel):
     duration_minutes: int | None
     position: int
     started_at: datetime | None = Field(description="when the agenda reached this item")
+    ended_at: datetime | None = Field(
+        description="when the agenda left this item (advanced past it, or the meeting ended)"
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -150,6 +168,16 @@ class RsvpRead(OutputModel):
     user_id: uuid.UUID
     response: RsvpResponse
     updated_at: datetime
+
+
+class RsvpEntry(OutputModel):
+    """A member of the group who may answer, and their answer to this meeting."""
+
+    user_id: uuid.UUID
+    name: str
+    role: Role
+    response: RsvpResponse | None = Field(description="null: no answer yet")
+    responded_at: datetime | None = Field(description="when the current answer was given")
 
 
 class UserRef(OutputModel):
@@ -225,3 +253,68 @@ class DecisionRead(OutputModel):
 
 def dump(model: OutputModel) -> dict[str, Any]:
     return model.model_dump(mode="json")
+
+
+# --- the meeting report --------------------------------------------------------------------
+
+
+class ReportAgendaItem(OutputModel):
+    id: uuid.UUID
+    position: int
+    title: str
+    speaker: UserRef | None
+    focus_area_id: uuid.UUID | None
+    duration_minutes: int | None = Field(description="the time planned")
+    started_at: datetime | None
+    ended_at: datetime | None
+    spent_seconds: float | None = Field(
+        description="time on the item (null: never reached); the current item of a live "
+        "meeting counts up to now"
+    )
+
+
+class OrganizationCount(OutputModel):
+    organization: OrganizationRef | None = Field(description="null: attendees without one")
+    attendees: int
+
+
+class CountryCount(OutputModel):
+    country: str | None = Field(description="of the organization; null: without one")
+    attendees: int
+
+
+class ReportAttendance(OutputModel):
+    total: int = Field(description="everyone who joined at least once")
+    by_organization: list[OrganizationCount] = Field(
+        description="by the organization each attendee represents in the group (their "
+        "membership now), most attendees first"
+    )
+    by_country: list[CountryCount]
+    attendees: list[AttendeeRead]
+
+
+class ReportPoll(OutputModel):
+    """A poll of the meeting and its outcome (filled by the polls: app/meetings/report_polls.py)."""
+
+    id: uuid.UUID
+    title: str
+    kind: str
+    status: str
+    outcome: str | None
+    results: dict[str, Any] | None = Field(description="as the poll's `results` setting allows")
+
+
+class MeetingReport(OutputModel):
+    meeting: MeetingRead
+    draft: bool = Field(description="true while the meeting is live (those who run it only)")
+    generated_at: datetime
+    agenda: list[ReportAgendaItem]
+    attendance: ReportAttendance
+    decisions: list[DecisionRead]
+    polls: list[ReportPoll]
+    minutes: MinutesRead | None = Field(
+        description="published minutes; a draft only for those who run the meeting"
+    )
+    people: list[UserRef] = Field(
+        description="the speakers and action item owners the report names by id"
+    )

@@ -13,7 +13,7 @@ from app.core.changes import apply_changes
 from app.core.errors import ValidationFailed
 from app.core.pagination import PageParams
 from app.groups.access import GroupContext
-from app.meetings import live, queries
+from app.meetings import agenda, live, queries
 from app.meetings.base import check_participant, record_meeting_event
 from app.meetings.lifecycle import EVENT_TYPES, OPEN, Action, next_status, require_status
 from app.meetings.schemas import MeetingCreate, MeetingUpdate, check_interval
@@ -104,6 +104,7 @@ async def transition(
         meeting.ical_sequence += 1  # calendar apps must learn of the cancellation
     if was_live:
         floor = await live.close_floor(session, meeting, now)
+        await agenda.leave_current(session, meeting, now)
     await session.flush()
     await record_meeting_event(ctx=ctx, meeting=meeting, type=EVENT_TYPES[action], **floor)
     return meeting

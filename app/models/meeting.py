@@ -87,6 +87,10 @@ class AgendaItem(Versioned, table=True):
     duration_minutes: int | None = None
     position: int = Field(default=1)
     started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # When the agenda left this item (advanced past it, or the meeting ended). Recorded rather
+    # than taken from the next item's start: a deleted current item would otherwise hand its
+    # time to the item before it in the report.
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
 
