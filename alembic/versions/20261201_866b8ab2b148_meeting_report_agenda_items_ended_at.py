@@ -5,7 +5,7 @@ start of the next item reached, or the end of their meeting (a live meeting's cu
 stays open): what the data allowed until now.
 
 Revision ID: 866b8ab2b148
-Revises: d340990faa0b
+Revises: b70fd1a1b5b5
 Create Date: 2026-12-01 19:38:56.972016
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 import app.models.base
 
 revision: str = '866b8ab2b148'
-down_revision: str | None = 'd340990faa0b'
+down_revision: str | None = 'b70fd1a1b5b5'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

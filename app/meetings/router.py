@@ -173,13 +173,20 @@ async def meeting_calendar(
 
 
 @router.get("/meetings/{meeting_id}", response_model=MeetingDetail)
-async def get_meeting(meeting: MeetingReader, response: Response) -> MeetingDetail:
-    """The meeting, with the counts of RSVP answers (`none`: members yet to answer)."""
+async def get_meeting(
+    meeting: MeetingReader, session: SessionDep, response: Response
+) -> MeetingDetail:
+    """The meeting, with the counts of RSVP answers (`none`: members yet to answer) and the
+    polls open in it."""
     set_etag(response, meeting.obj.version)
     counts = await queries.rsvp_counts(
         meeting.ctx.tx.conn, group_id=meeting.obj.group_id, meeting_id=meeting.obj.id
     )
-    return MeetingDetail(**dict(MeetingRead.model_validate(meeting.obj)), rsvp_counts=counts)
+    return MeetingDetail(
+        **dict(MeetingRead.model_validate(meeting.obj)),
+        rsvp_counts=counts,
+        open_polls=await polls.open_polls_of(session, meeting.obj.id),
+    )
 
 
 @router.patch("/meetings/{meeting_id}", response_model=MeetingRead)

@@ -119,10 +119,19 @@ class RsvpCounts(OutputModel):
     none: int = Field(description="members who have not answered")
 
 
+class OpenPoll(OutputModel):
+    id: uuid.UUID
+    title: str
+    kind: str
+    agenda_item_id: uuid.UUID | None
+
+
 class MeetingDetail(MeetingRead):
-    """One meeting as `GET /meetings/{id}` shows it: with the RSVP counts."""
+    """One meeting as `GET /meetings/{id}` shows it: with the RSVP counts and the polls open
+    in it (`/polls/{id}` for each)."""
 
     rsvp_counts: RsvpCounts
+    open_polls: list[OpenPoll]
 
 
 class AgendaItemCreate(InputModel):
@@ -302,6 +311,7 @@ class ReportPoll(OutputModel):
     status: str
     outcome: str | None
     results: dict[str, Any] | None = Field(description="as the poll's `results` setting allows")
+    options: dict[str, str] = Field(description="each option's title (or time slot) by id")
 
 
 class MeetingReport(OutputModel):
