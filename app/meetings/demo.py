@@ -36,7 +36,7 @@ from app.models import (
     User,
 )
 from app.polls import service as polls
-from app.polls.schemas import PollClose, PollCreate, StanceCast, TimeSlot
+from app.polls.schemas import PollClose, PollCreate, PollOptionIn, StanceCast
 
 FOUNDING_TITLE = "Founding meeting of the working group"
 TIMEZONE = "America/Santiago"
@@ -235,12 +235,12 @@ async def _seed_polls(
         data=PollCreate(
             title="Which focus area should the roadmap start with?",
             kind=PollKind.ranked,
-            options=[a.title for a in areas],
+            options=[PollOptionIn(title=a.title) for a in areas],
             meeting_id=meeting.id,
         ),
     )
     slots = [
-        TimeSlot(starts_at=datetime(2026, 10, day, 15, tzinfo=ZoneInfo(TIMEZONE)),
+        PollOptionIn(starts_at=datetime(2026, 10, day, 15, tzinfo=ZoneInfo(TIMEZONE)),
                  ends_at=datetime(2026, 10, day, 17, tzinfo=ZoneInfo(TIMEZONE)))
         for day in (8, 15, 22)
     ]  # fmt: skip

@@ -8,8 +8,8 @@ from pydantic import (
     Field,
     SerializerFunctionWrapHandler,
     StrictBool,
-    field_validator,
     model_serializer,
+    model_validator,
 )
 
 from app.core.schemas import InputModel, OutputModel, UTCInstant
@@ -20,36 +20,52 @@ OptionTitle = Annotated[str, Field(max_length=200)]
 OptionId = Annotated[str, Field(max_length=8, examples=["o1"])]
 
 
-class TimeSlot(InputModel):
-    starts_at: UTCInstant
-    ends_at: UTCInstant
+class PollOptionIn(InputModel):
+    """An option: a title, or a `{starts_at, ends_at}` slot for a `time` poll. A bare string
+    is taken as a title."""
 
+    title: OptionTitle | None = None
+    starts_at: UTCInstant | None = None
+    ends_at: UTCInstant | None = None
 
-# The bounds sit on each list (a bound on the union would not reach the JSON schema).
-Titles = Annotated[list[OptionTitle], Field(min_length=2, max_length=50)]
-Slots = Annotated[list[TimeSlot], Field(min_length=2, max_length=50)]
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_title(cls, value: Any) -> Any:
+        return {"title": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> PollOptionIn:
+        slot = (self.starts_at, self.ends_at)
+        if self.title is not None and any(slot):
+            raise ValueError("an option is a title or a time slot, not both")
+        if self.title is None and not all(slot):
+            raise ValueError("an option needs a title, or both starts_at and ends_at")
+        if self.title is not None and not self.title:
+            raise ValueError("an option's title cannot be blank")
+        return self
+
+    @property
+    def as_given(self) -> str | tuple[datetime, datetime]:
+        """The title, or the (starts_at, ends_at) pair (app/polls/kinds.py)."""
+        if self.title is not None:
+            return self.title
+        assert self.starts_at is not None and self.ends_at is not None
+        return self.starts_at, self.ends_at
 
 
 class PollCreate(InputModel):
     title: str = Field(min_length=1, max_length=200)
     details: str | None = Field(default=None, max_length=20_000)
     kind: PollKind
-    options: Titles | Slots = Field(
-        description="Titles; for a `time` poll, `{starts_at, ends_at}` slots. They get ids "
-        "`o1`, `o2`, … in this order.",
+    options: list[PollOptionIn] = Field(
+        min_length=2,
+        max_length=50,
+        description="`{title}` (or just the title); for a `time` poll `{starts_at, ends_at}` "
+        "slots. They get ids `o1`, `o2`, … in this order.",
     )
     closes_at: UTCInstant | None = Field(
         default=None, description="The poll closes by itself then (in the future)"
     )
-
-    @field_validator("options")
-    @classmethod
-    def _titles_not_blank(cls, options: list[Any]) -> list[Any]:
-        # Checked here rather than by a minimum length: a title of spaces has one, and is
-        # stripped to nothing.
-        if any(isinstance(o, str) and not o for o in options):
-            raise ValueError("an option's title cannot be blank")
-        return options
 
     anonymous: StrictBool = Field(
         default=False, description="No one, owners included, sees who chose what"

@@ -9,6 +9,7 @@ results only when every reader of the group may see them.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -34,7 +35,7 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.polls import kinds
-from app.polls.schemas import PollClose, PollCreate, PollRead, StanceCast, TimeSlot
+from app.polls.schemas import PollClose, PollCreate, PollRead, StanceCast
 from app.roadmap.service import check_links
 
 SUBJECT = "poll"
@@ -130,7 +131,7 @@ async def create_poll(*, session: AsyncSession, ctx: GroupContext, data: PollCre
     try:
         kinds.check_settings(
             data.kind,
-            [o if isinstance(o, str) else (o.starts_at, o.ends_at) for o in data.options],
+            [o.as_given for o in data.options],
             max_choices=data.max_choices,
             dots=data.dots,
             score_max=data.score_max,
@@ -150,8 +151,7 @@ async def create_poll(*, session: AsyncSession, ctx: GroupContext, data: PollCre
         if item is None or data.meeting_id is None or item.meeting_id != data.meeting_id:
             raise _invalid("agenda_item_id", "no such agenda item in the poll's meeting")
     ids = kinds.option_ids(len(data.options))
-    given: list[str | TimeSlot] = list(data.options)
-    options = [_option(i, o) for i, o in zip(ids, given, strict=True)]
+    options = [_option(i, o.as_given) for i, o in zip(ids, data.options, strict=True)]
     poll = Poll(
         **data.model_dump(exclude={"options", "results"}),
         options=options,
@@ -165,11 +165,11 @@ async def create_poll(*, session: AsyncSession, ctx: GroupContext, data: PollCre
     return poll
 
 
-def _option(option_id: str, option: str | TimeSlot) -> dict[str, Any]:
+def _option(option_id: str, option: str | tuple[datetime, datetime]) -> dict[str, Any]:
     if isinstance(option, str):
         return {"id": option_id, "title": option}
-    slot = {"starts_at": option.starts_at.isoformat(), "ends_at": option.ends_at.isoformat()}
-    return {"id": option_id, **slot}
+    starts_at, ends_at = option
+    return {"id": option_id, "starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat()}
 
 
 async def _record(
