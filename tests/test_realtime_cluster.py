@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from app.core.config import Settings
 from app.core.db import create_engine, create_session_factory
@@ -174,6 +175,18 @@ async def test_relay_crash_between_publish_and_mark_republishes_and_clients_dedu
         await api.stop()
 
 
+async def _published(redis: Redis, stream: str, n: int, timeout: float = 20) -> None:
+    """Wait (XREAD BLOCK) until the stream holds `n` entries: a client may have them all
+    before the relay has published the last ones (it replays from the table)."""
+    seen, last = 0, "0"
+    async with asyncio.timeout(timeout):
+        while seen < n:
+            reply = await redis.xread({stream: last}, block=1000, count=1000)
+            for _, entries in reply:
+                seen += len(entries)
+                last = entries[-1][0]
+
+
 async def _first_to_log(needle: str, a: ApiReplica, b: ApiReplica) -> tuple[ApiReplica, ApiReplica]:
     """(the replica that logs `needle` first, the other one). Both race for the lease as they
     start, so which one wins is only known from their logs."""
@@ -209,7 +222,9 @@ async def test_only_one_relay_publishes_and_another_takes_over_when_it_dies(
             )
             await client.wait_for_seq(42)
             # Each event went onto the stream once: one relay was publishing.
-            assert await redis.xlen(RedisKeys(prefix).events_stream) == 42
+            stream = RedisKeys(prefix).events_stream
+            await _published(redis, stream, 42)
+            assert await redis.xlen(stream) == 42
 
             await leader.kill()
             await _writes(http_o, headers, group_id, 5)
