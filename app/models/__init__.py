@@ -2,6 +2,17 @@
 
 from app.models.action_item import ActionItem, ActionItemStatus, Priority
 from app.models.base import metadata
+from app.models.consultation import (
+    DiagnosisSnapshot,
+    Finding,
+    FindingEvidence,
+    FindingKind,
+    FindingLink,
+    QuestionKind,
+    Questionnaire,
+    QuestionnaireResponse,
+    QuestionnaireStatus,
+)
 from app.models.event import Event
 from app.models.group import FocusArea, Group, Membership, Role, Visibility
 from app.models.idempotency import IdempotencyRecord
@@ -35,9 +46,14 @@ __all__ = [
     "Decision",
     "DeliveryAttempt",
     "DeliveryStatus",
+    "DiagnosisSnapshot",
     "EmailMode",
     "Endorsement",
     "Event",
+    "Finding",
+    "FindingEvidence",
+    "FindingKind",
+    "FindingLink",
     "FocusArea",
     "Group",
     "IdempotencyRecord",
@@ -58,6 +74,10 @@ __all__ = [
     "Priority",
     "Proposal",
     "ProposalState",
+    "QuestionKind",
+    "Questionnaire",
+    "QuestionnaireResponse",
+    "QuestionnaireStatus",
     "RaisedHand",
     "ResultsShown",
     "Role",
