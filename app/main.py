@@ -26,6 +26,7 @@ from app.core.openapi import install_openapi
 from app.core.ratelimit import Limiter, RateLimitMiddleware
 from app.core.redis import create_redis
 from app.core.routing import include_flat, install_route_index
+from app.diagnosis.router import router as diagnosis_router
 from app.events.router import router as events_router
 from app.groups.router import router as groups_router
 from app.meetings.router import router as meetings_router
@@ -56,6 +57,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     meetings_router,
     proposals_router,
     polls_router,
+    diagnosis_router,
     roadmap_router,
     notifications_router,
     events_router,

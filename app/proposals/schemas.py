@@ -17,6 +17,9 @@ class ProposalCreate(InputModel):
     organization_id: uuid.UUID | None = Field(
         default=None, description="the organization on whose behalf the author proposes"
     )
+    finding_ids: list[uuid.UUID] = Field(
+        default_factory=list, max_length=20, description="findings of the diagnosis it answers"
+    )
 
 
 class ProposalUpdate(PatchModel):

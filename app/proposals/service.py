@@ -12,6 +12,7 @@ from sqlmodel import col
 from app.core.changes import apply_changes
 from app.core.errors import Conflict, Forbidden, InvalidTransition, ValidationFailed
 from app.core.pagination import PageParams
+from app.diagnosis import links as finding_links
 from app.groups.access import GroupContext
 from app.models import (
     Endorsement,
@@ -98,9 +99,14 @@ async def create_proposal(
 ) -> Proposal:
     """A new proposal in `draft`, authored by the caller."""
     await _check_refs(session, ctx, data.focus_area_id, data.organization_id)
-    proposal = Proposal(**data.model_dump(), group_id=ctx.group.id, author_id=ctx.user.id)
+    conn = await session.connection()
+    await finding_links.check_findings(conn, ctx.group.id, data.finding_ids, "finding_ids")
+    proposal = Proposal(
+        **data.model_dump(exclude={"finding_ids"}), group_id=ctx.group.id, author_id=ctx.user.id
+    )
     session.add(proposal)
     await session.flush()
+    await finding_links.link(conn, data.finding_ids, "proposal", proposal.id)
     await _event(ctx, proposal, "proposal.created", {"proposal": _data(proposal)})
     return proposal
 

@@ -37,6 +37,9 @@ class ActionItemFields(InputModel):
 class ActionItemCreate(ActionItemFields):
     proposal_id: uuid.UUID | None = None
     meeting_id: uuid.UUID | None = None
+    finding_ids: list[uuid.UUID] = Field(
+        default_factory=list, max_length=20, description="findings of the diagnosis it answers"
+    )
 
 
 class ActionItemUpdate(PatchModel):

@@ -16,6 +16,7 @@ from app.core.db import Tx
 from app.core.errors import Forbidden, PreconditionFailed, ValidationFailed
 from app.core.events import Change
 from app.core.pagination import PageParams
+from app.diagnosis import links as finding_links
 from app.groups.access import GroupContext
 from app.groups.focus_areas import list_focus_areas
 from app.models import ActionItem, ActionItemStatus, Role
@@ -106,6 +107,9 @@ async def create_action_item(
         meeting_id=data.meeting_id,
         prefix=field_prefix,
     )
+    await finding_links.check_findings(
+        ctx.tx.conn, ctx.group.id, data.finding_ids, field_prefix + "finding_ids"
+    )
     now = utcnow()
     item = ItemRow.model_construct(
         id=new_id(),
@@ -134,6 +138,7 @@ async def create_action_item(
         subject_id=item.id,
         events=_creation_events(item),
     )
+    await finding_links.link(ctx.tx.conn, data.finding_ids, SUBJECT, item.id)
     return item
 
 
