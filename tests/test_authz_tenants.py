@@ -62,6 +62,8 @@ TENANT_PARAMS = frozenset(
         "notification_id",
         "webhook_id",
         "poll_id",
+        "finding_id",
+        "snapshot_id",
         "delivery_id",
         "key_id",
     }
@@ -115,6 +117,7 @@ REFS: dict[str, Callable[[World], str]] = {
     "proposal_id": lambda w: w.ids["proposal_id"],
     "meeting_id": lambda w: w.ids["meeting_id"],
     "agenda_item_id": lambda w: w.ids["item_id"],
+    "finding_ids": lambda w: w.ids["finding_id"],
     "owner_id": lambda w: w.extra.id,
     "speaker_id": lambda w: w.extra.id,
     "moderator_id": lambda w: w.extra.id,
