@@ -148,7 +148,7 @@ async def test_bad_evidence_and_writers(client: httpx.AsyncClient, app: FastAPI)
         body = {"title": "t", "kind": "barrier", "evidence": evidence}
         r = await client.post(f"/groups/{w.gid}/findings", json=body, headers=w.owner.headers)
         assert r.status_code == 422, r.text
-        assert r.json()["errors"][0]["loc"] == ["body", "evidence", 0, field]
+        assert r.json()["errors"][0]["loc"] == ["body", "evidence", "0", field]
     body = {"title": "t", "kind": "barrier", "focus_area_id": other.areas[0]}
     r = await client.post(f"/groups/{w.gid}/findings", json=body, headers=w.owner.headers)
     assert r.status_code == 422, r.text

@@ -54,8 +54,8 @@ SUBJECT = "finding"
 
 
 def _invalid(field: str, msg: str) -> ValidationFailed:
-    """422 naming `field` (`evidence.0.response_id`: its path, as pydantic names one)."""
-    loc = ["body", *(int(p) if p.isdigit() else p for p in field.split("."))]
+    """422 naming `field` (`evidence.0.response_id`: its path, as validation errors give it)."""
+    loc = ["body", *field.split(".")]
     return ValidationFailed(f"{field}: {msg}", errors=[{"loc": loc, "msg": msg}])
 
 
