@@ -5,6 +5,7 @@ from app.models.base import metadata
 from app.models.event import Event
 from app.models.group import FocusArea, Group, Membership, Role, Visibility
 from app.models.idempotency import IdempotencyRecord
+from app.models.introduction import Introduction
 from app.models.meeting import (
     AgendaItem,
     Attendance,
@@ -41,6 +42,7 @@ __all__ = [
     "FocusArea",
     "Group",
     "IdempotencyRecord",
+    "Introduction",
     "Meeting",
     "MeetingMinutes",
     "MeetingMode",
