@@ -97,7 +97,7 @@ async def list_matches(
 # --- introductions ----------------------------------------------------------------------------
 
 
-def _invalid(loc: list[str | int], msg: str) -> ValidationFailed:
+def _invalid(loc: list[str], msg: str) -> ValidationFailed:
     return ValidationFailed(msg, errors=[{"loc": ["body", *loc], "msg": msg}])
 
 
@@ -120,7 +120,7 @@ async def _pair(ctx: GroupContext, data: IntroductionCreate) -> tuple[Org, Org]:
     for i, term in enumerate(data.terms):
         if term not in shared:
             raise _invalid(
-                ["terms", i],
+                ["terms", str(i)],
                 f"{term!r} is not shared by the two organizations (shared: {sorted(shared)})",
             )
     return need, offer
