@@ -9,6 +9,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from app.core.config import Settings
+from app.core.db import create_engine, create_session_factory
+from app.demo import DEMO_PASSWORD, seed_founding
 from app.matching.taxonomy import BY_ID
 from tests.helpers import TestUser, add_member, events_of, make_group, make_user, unique
 from tests.notifications_support import dispatch_group, inbox, make_dispatcher
@@ -308,3 +311,31 @@ async def test_an_introduction_makes_an_item_notifies_both_and_records_the_event
 def test_every_term_is_reachable() -> None:
     """The taxonomy's parents exist (a typo would make a child unmatched with its parent)."""
     assert all(t.parent is None or t.parent in BY_ID for t in BY_ID.values())
+
+
+async def test_the_demo_clusters_have_matches(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    engine = create_engine(settings)
+    try:
+        async with create_session_factory(engine)() as session, session.begin():
+            group_id = (await seed_founding(session, settings)).id
+    finally:
+        await engine.dispose()
+    r = await client.post(
+        "/auth/token", data={"username": "promoter.cr@demo.wghub.dev", "password": DEMO_PASSWORD}
+    )
+    headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    r = await client.get(f"/groups/{group_id}/matches", headers=headers)
+    assert r.status_code == 200, r.text
+    matches = r.json()["items"]
+    countries = {m["need_organization"]["country"] for m in matches}
+    assert {"AR", "CO", "CR", "CU", "MX", "EC"} <= countries | {
+        m["offer_organization"]["country"] for m in matches
+    }
+    assert any(not o["exact"] for m in matches for o in m["overlaps"])  # a broader term meets
+    r = await client.get(
+        f"/groups/{group_id}/matches", params={"scope": "registry"}, headers=headers
+    )
+    offered_by = {m["offer_organization"]["name"] for m in r.json()["items"]}
+    assert "Monterrey Software Cluster" in offered_by  # in the registry, not in the group
