@@ -41,6 +41,10 @@ class DemoOrg:
     latitude: float
     longitude: float
     sectors: tuple[str, ...]
+    # Technology terms (app/matching/taxonomy.py): the demo clusters' supply and demand, so
+    # that GET /groups/{id}/matches has something to show.
+    offers: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()
 
 
 CONVENER = DemoOrg(
@@ -51,25 +55,38 @@ CONVENER = DemoOrg(
 
 CLUSTERS = [
     DemoOrg("Buenos Aires IT Cluster", OrganizationKind.cluster, "AR", "Buenos Aires",
-            -34.6037, -58.3816, ("software", "IT services")),
+            -34.6037, -58.3816, ("software", "IT services"),
+            offers=("saas", "erp", "data_analytics"), needs=("cybersecurity", "computer_vision")),
     DemoOrg("Córdoba Technology Cluster", OrganizationKind.cluster, "AR", "Córdoba",
-            -31.4201, -64.1888, ("software", "electronics")),
+            -31.4201, -64.1888, ("software", "electronics"),
+            offers=("industrial_iot", "custom_software"), needs=("digital_training",)),
     DemoOrg("Medellín Digital Economy Cluster", OrganizationKind.cluster, "CO", "Medellín",
-            6.2442, -75.5812, ("software", "digital content")),
+            6.2442, -75.5812, ("software", "digital content"),
+            offers=("digital_marketing", "ecommerce", "machine_learning"),
+            needs=("cloud_infrastructure", "industrial_iot")),
     DemoOrg("Bogotá Software and IT Cluster", OrganizationKind.cluster, "CO", "Bogotá",
-            4.7110, -74.0721, ("software", "IT services")),
+            4.7110, -74.0721, ("software", "IT services"),
+            offers=("cybersecurity", "crm"), needs=("big_data",)),
     DemoOrg("Costa Rica ICT Cluster", OrganizationKind.cluster, "CR", "San José",
-            9.9281, -84.0907, ("IT services", "digital manufacturing")),
+            9.9281, -84.0907, ("IT services", "digital manufacturing"),
+            offers=("cloud_infrastructure", "security_audit", "digital_training"),
+            needs=("ai", "ecommerce")),
     DemoOrg("Havana Digital Economy Cluster", OrganizationKind.cluster, "CU", "Havana",
-            23.1136, -82.3666, ("software", "digital government")),
+            23.1136, -82.3666, ("software", "digital government"),
+            offers=("custom_software", "mobile_apps"),
+            needs=("cloud", "digital_payments", "cybersecurity")),
     DemoOrg("Jalisco Digital Cluster", OrganizationKind.cluster, "MX", "Guadalajara",
-            20.6597, -103.3496, ("software", "semiconductors")),
+            20.6597, -103.3496, ("software", "semiconductors"),
+            offers=("industrial_iot", "computer_vision", "ai"), needs=("erp", "digital_training")),
     DemoOrg("Monterrey Software Cluster", OrganizationKind.cluster, "MX", "Monterrey",
-            25.6866, -100.3161, ("software", "industry 4.0")),
+            25.6866, -100.3161, ("software", "industry 4.0"),
+            offers=("erp", "industrial_iot"), needs=("security_audit",)),
     DemoOrg("Quito Digital Cluster", OrganizationKind.cluster, "EC", "Quito",
-            -0.1807, -78.4678, ("software", "fintech")),
+            -0.1807, -78.4678, ("software", "fintech"),
+            offers=("digital_payments", "mobile_apps"), needs=("data_analytics", "cloud")),
     DemoOrg("Guayaquil Technology Cluster", OrganizationKind.cluster, "EC", "Guayaquil",
-            -2.1709, -79.9224, ("logistics tech", "agritech")),
+            -2.1709, -79.9224, ("logistics tech", "agritech"),
+            offers=("smart_logistics", "precision_agriculture"), needs=("erp", "ecommerce")),
 ]  # fmt: skip
 
 FOCUS_AREAS = [
@@ -135,6 +152,8 @@ async def _ensure_org(session: AsyncSession, spec: DemoOrg, actor: User) -> Orga
         await session.execute(select(Organization).where(col(Organization.name) == spec.name))
     ).scalar_one_or_none()
     if existing is not None:
+        if not (existing.offers or existing.needs):  # seeded before offers and needs existed
+            existing.offers, existing.needs = list(spec.offers), list(spec.needs)
         return existing
     data = OrganizationCreate(
         name=spec.name,
@@ -144,6 +163,8 @@ async def _ensure_org(session: AsyncSession, spec: DemoOrg, actor: User) -> Orga
         latitude=spec.latitude,
         longitude=spec.longitude,
         sectors=list(spec.sectors),
+        offers=list(spec.offers),
+        needs=list(spec.needs),
     )
     return await organizations.create(session=session, data=data, actor=principal_of(actor))
 

@@ -29,6 +29,7 @@ from app.core.routing import include_flat, install_route_index
 from app.diagnosis.router import router as diagnosis_router
 from app.events.router import router as events_router
 from app.groups.router import router as groups_router
+from app.matching.router import router as matching_router
 from app.meetings.router import router as meetings_router
 from app.notifications.router import router as notifications_router
 from app.ops.router import router as ops_router
@@ -59,6 +60,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     polls_router,
     diagnosis_router,
     roadmap_router,
+    matching_router,
     notifications_router,
     events_router,
     webhooks_router,

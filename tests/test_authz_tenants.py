@@ -108,6 +108,8 @@ EXCLUDED: dict[Route, str] = {
     ("GET", f"{API}/organizations.geojson"): _REGISTRY,
     ("GET", f"{API}/organizations/{{org_id}}"): _REGISTRY,
     ("PATCH", f"{API}/organizations/{{org_id}}"): _REGISTRY,
+    ("PUT", f"{API}/organizations/{{org_id}}/offers-needs"): _REGISTRY,
+    ("GET", f"{API}/taxonomy/technologies"): "the taxonomy shipped with wghub: no tenant data",
 }
 
 # Ids in bodies and query filters, by the kind of object they name: the value taken from A.
@@ -122,10 +124,16 @@ REFS: dict[str, Callable[[World], str]] = {
     "speaker_id": lambda w: w.extra.id,
     "moderator_id": lambda w: w.extra.id,
     "author_id": lambda w: w.extra.id,
+    # The needing side of an introduction is one of the group's own organizations (that the
+    # group's members represent): A's, named in B, is refused like an unknown one.
+    "need_organization_id": lambda w: w.org_id,
 }
 # Id fields that may name anything of a shared registry, by design: (route or None, field).
 GLOBAL_REFS: dict[tuple[Route | None, str], str] = {
     (None, "organization_id"): "any group may name any organization of the shared registry",
+    (("POST", f"{API}/groups/{{group_id}}/introductions"), "offer_organization_id"): (
+        "the offering side may be any organization of the shared registry (scope=registry)"
+    ),
     (("POST", f"{API}/groups/{{group_id}}/members"), "user_id"): (
         "owners add any registered user to their group, by id or email (API.md)"
     ),

@@ -16,6 +16,7 @@ from app.models.consultation import (
 from app.models.event import Event
 from app.models.group import FocusArea, Group, Membership, Role, Visibility
 from app.models.idempotency import IdempotencyRecord
+from app.models.introduction import Introduction
 from app.models.meeting import (
     AgendaItem,
     Attendance,
@@ -57,6 +58,7 @@ __all__ = [
     "FocusArea",
     "Group",
     "IdempotencyRecord",
+    "Introduction",
     "Meeting",
     "MeetingMinutes",
     "MeetingMode",

@@ -35,6 +35,14 @@ class Organization(Versioned, table=True):
     latitude: float | None = None
     longitude: float | None = None
     sectors: list[str] = Field(default_factory=list, sa_type=JSONType)
+    # Technology terms (app/matching/taxonomy.py) the organization supplies and looks for:
+    # what matching pairs on. Kept as lists on the row, like sectors: they are read whole.
+    offers: list[str] = Field(
+        default_factory=list, sa_type=JSONType, sa_column_kwargs={"server_default": "[]"}
+    )
+    needs: list[str] = Field(
+        default_factory=list, sa_type=JSONType, sa_column_kwargs={"server_default": "[]"}
+    )
     website: str | None = Field(default=None, max_length=500)
     created_by: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     created_at: datetime = created_at_field()

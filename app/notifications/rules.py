@@ -115,6 +115,26 @@ async def members_without_stance(session: AsyncSession, event: Event) -> set[uui
     return set(voters.scalars()) - set(answered.scalars())
 
 
+async def introduced_organizations(session: AsyncSession, event: Event) -> set[uuid.UUID]:
+    """Members of the group who represent either organization of an introduction (their
+    membership names it), as the event recorded the two."""
+    snapshot = _snapshot(event, "introduction")
+    orgs = {
+        org_id
+        for side in ("need_organization", "offer_organization")
+        if (org_id := _uuid((snapshot.get(side) or {}).get("id"))) is not None
+    }
+    if not orgs:
+        return set()
+    rows = await session.execute(
+        select(col(Membership.user_id)).where(
+            col(Membership.group_id) == event.group_id,
+            col(Membership.organization_id).in_(orgs),
+        )
+    )
+    return set(rows.scalars())
+
+
 @dataclass(frozen=True)
 class Rule:
     recipients: Recipients
@@ -125,6 +145,7 @@ class Rule:
 OWNER = "owner"
 AUTHOR = "author"
 MEMBER = "member"
+ORGANIZATION = "organization"
 
 RULES: dict[str, Rule] = {
     "action_item.assigned": Rule(new_owner, OWNER, "the new owner"),
@@ -149,6 +170,9 @@ RULES: dict[str, Rule] = {
         members_without_stance, MEMBER, "members who have not answered, 24 hours before it closes"
     ),
     "webhook.disabled": Rule(group_owners, OWNER, "the group's owners"),
+    "match.introduced": Rule(
+        introduced_organizations, ORGANIZATION, "members who represent either organization"
+    ),
 }
 
 NOTIFIABLE_TYPES: frozenset[str] = frozenset(RULES)

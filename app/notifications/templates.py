@@ -29,6 +29,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "webhook.disabled": "The webhook to {title} was disabled after failing deliveries.",
         "poll.opened": "{actor} opened the poll “{title}”.",
         "poll.closing_soon": "The poll “{title}” closes within a day; you have not answered.",
+        "match.introduced": "{actor} made an introduction for your organization: “{title}”.",
         "fallback": "{type}: “{title}”.",
         "password_reset.subject": "Reset your wghub password",
         "password_reset.body": (
@@ -41,6 +42,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "reason.owner": "you own this action item",
         "reason.author": "you wrote this proposal",
         "reason.member": "you are a member of {group}",
+        "reason.organization": "your organization takes part in this introduction in {group}",
         "footer": "You receive this because {reason}. You can change which emails you get "
         "(off, immediate, daily) and mute types in your notification preferences.",
         "digest.subject": "Your wghub daily digest: {n} new",
@@ -70,6 +72,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "webhook.disabled": "El webhook a {title} se desactivó tras entregas fallidas.",
         "poll.opened": "{actor} abrió la encuesta «{title}».",
         "poll.closing_soon": "La encuesta «{title}» cierra en menos de un día y no has respondido.",
+        "match.introduced": "{actor} hizo una presentación para tu organización: «{title}».",
         "fallback": "{type}: «{title}».",
         "password_reset.subject": "Restablece tu contraseña de wghub",
         "password_reset.body": (
@@ -82,6 +85,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "reason.owner": "eres responsable de esta acción",
         "reason.author": "escribiste esta propuesta",
         "reason.member": "eres miembro de {group}",
+        "reason.organization": "tu organización participa en esta presentación en {group}",
         "footer": "Recibes esto porque {reason}. Puedes elegir qué correos recibir "
         "(ninguno, inmediato, diario) y silenciar tipos en tus preferencias de notificación.",
         "digest.subject": "Tu resumen diario de wghub: {n} novedades",

@@ -12,6 +12,7 @@ from app.models import OrganizationKind
 from app.organizations import service
 from app.organizations.schemas import (
     GeoJSONFeatureCollection,
+    OffersNeeds,
     OrganizationCreate,
     OrganizationRead,
     OrganizationUpdate,
@@ -89,5 +90,24 @@ async def update_organization(
     org = await service.get(session=session, org_id=org_id)
     check_if_match(if_match, org.version)
     org = await service.update(session=session, org=org, data=data, actor=user)
+    set_etag(response, org.version)
+    return OrganizationRead.model_validate(org)
+
+
+@router.put("/organizations/{org_id}/offers-needs", response_model=OrganizationRead)
+async def set_offers_needs(
+    org_id: uuid.UUID,
+    data: OffersNeeds,
+    user: CurrentUser,
+    session: SessionDep,
+    if_match: IfMatch,
+    response: Response,
+) -> OrganizationRead:
+    """Replace the organization's `offers` and `needs` (terms of `GET /taxonomy/technologies`;
+    an unknown one is a 422 naming it). Its members — users whose membership in a group names
+    it — may, besides whoever registered it and admins (PATCH stays theirs alone)."""
+    org = await service.get(session=session, org_id=org_id)
+    check_if_match(if_match, org.version)
+    org = await service.set_offers_needs(session=session, org=org, data=data, actor=user)
     set_etag(response, org.version)
     return OrganizationRead.model_validate(org)

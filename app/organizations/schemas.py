@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from app.core.schemas import InputModel, OutputModel, PatchModel
+from app.matching.taxonomy import TermList
 from app.models import OrganizationKind
 
 
@@ -65,6 +66,12 @@ class OrganizationCreate(InputModel, _Coordinates):
     longitude: float | None = Longitude
     sectors: list[str] = Field(default_factory=list, max_length=50)
     website: Website | None = None
+    offers: TermList = Field(
+        default_factory=list, max_length=40, description="Technology terms it supplies"
+    )
+    needs: TermList = Field(
+        default_factory=list, max_length=40, description="Technology terms it looks for"
+    )
 
     _check_country = field_validator("country")(_country)
     _check_sectors = field_validator("sectors")(_sectors)
@@ -93,6 +100,13 @@ class OrganizationUpdate(PatchModel, _Coordinates):
         return None if v is None else _sectors(v)
 
 
+class OffersNeeds(InputModel):
+    """`PUT /organizations/{id}/offers-needs`: both lists, replacing the current ones."""
+
+    offers: TermList = Field(max_length=40, description="Technology terms it supplies")
+    needs: TermList = Field(max_length=40, description="Technology terms it looks for")
+
+
 class OrganizationRead(OutputModel):
     id: uuid.UUID
     name: str
@@ -103,6 +117,8 @@ class OrganizationRead(OutputModel):
     longitude: float | None
     sectors: list[str]
     website: str | None
+    offers: list[str] = Field(description="Technology terms (GET /taxonomy/technologies)")
+    needs: list[str] = Field(description="Technology terms (GET /taxonomy/technologies)")
     created_by: uuid.UUID | None
     created_at: datetime
     updated_at: datetime

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.core.changes import apply_changes
 from app.core.errors import Forbidden, NotFound
 from app.core.pagination import PageParams, paginate
-from app.models import Organization, OrganizationKind
+from app.models import Membership, Organization, OrganizationKind
 from app.organizations.schemas import (
     GeoJSONFeature,
     GeoJSONFeatureCollection,
     GeoJSONPoint,
+    OffersNeeds,
     OrganizationCreate,
     OrganizationRead,
     OrganizationUpdate,
@@ -81,6 +82,31 @@ async def update(
 ) -> Organization:
     if not (actor.is_admin or org.created_by == actor.id):
         raise Forbidden("Only whoever registered the organization (or an admin) may edit it")
+    apply_changes(org, data)
+    await session.flush()
+    return org
+
+
+async def _speaks_for(session: AsyncSession, org: Organization, actor: Principal) -> bool:
+    """Admins, whoever registered it, and its members: users whose membership in some group
+    names the organization (they represent it there)."""
+    if actor.is_admin or org.created_by == actor.id:
+        return True
+    member = exists().where(
+        col(Membership.user_id) == actor.id, col(Membership.organization_id) == org.id
+    )
+    return bool(await session.scalar(select(member)))
+
+
+async def set_offers_needs(
+    *, session: AsyncSession, org: Organization, data: OffersNeeds, actor: Principal
+) -> Organization:
+    """Replace what the organization offers and needs (the terms are validated already)."""
+    if not await _speaks_for(session, org, actor):
+        raise Forbidden(
+            "Only the organization's members, whoever registered it, or an admin may declare "
+            "its offers and needs"
+        )
     apply_changes(org, data)
     await session.flush()
     return org
