@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from fastapi import APIRouter, FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from app.consultations.router import router as consultations_router
 from app.core import logredact
 from app.core.breaker import Breaker
 from app.core.config import Settings, get_settings
@@ -56,6 +57,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     meetings_router,
     proposals_router,
     polls_router,
+    consultations_router,
     roadmap_router,
     notifications_router,
     events_router,
