@@ -62,6 +62,7 @@ TENANT_PARAMS = frozenset(
         "notification_id",
         "webhook_id",
         "poll_id",
+        "questionnaire_id",
         "delivery_id",
         "key_id",
     }
@@ -119,13 +120,28 @@ REFS: dict[str, Callable[[World], str]] = {
     "speaker_id": lambda w: w.extra.id,
     "moderator_id": lambda w: w.extra.id,
     "author_id": lambda w: w.extra.id,
+    # A member organization of A (its member's, tests/authz_consultations.py), not one of B.
+    "organization_id": lambda w: w.org_id,
 }
 # Id fields that may name anything of a shared registry, by design: (route or None, field).
+_ANY_ORGANIZATION = "any group may name any organization of the shared registry"
+# A response's organization is not among them: it must be a member organization of the
+# questionnaire's group (422 otherwise, like an unknown one), so it is swept through REFS.
 GLOBAL_REFS: dict[tuple[Route | None, str], str] = {
-    (None, "organization_id"): "any group may name any organization of the shared registry",
+    (("POST", f"{API}/groups/{{group_id}}/members"), "organization_id"): _ANY_ORGANIZATION,
+    (("PATCH", f"{API}/groups/{{group_id}}/members/{{user_id}}"), "organization_id"): (
+        _ANY_ORGANIZATION
+    ),
+    (("POST", f"{API}/groups/{{group_id}}/proposals"), "organization_id"): _ANY_ORGANIZATION,
+    (("PATCH", f"{API}/proposals/{{proposal_id}}"), "organization_id"): _ANY_ORGANIZATION,
     (("POST", f"{API}/groups/{{group_id}}/members"), "user_id"): (
         "owners add any registered user to their group, by id or email (API.md)"
     ),
+}
+# GET routes whose id filter narrows a list other than a page's `items`: the list that a
+# filter on A's object must leave empty (a summary's questions of a focus area).
+FILTERED_LISTS: dict[Route, str] = {
+    ("GET", f"{API}/questionnaires/{{questionnaire_id}}/summary"): "questions",
 }
 # Bodies whose MATRIX example cannot carry every field: action items come with an acceptance
 # (B's proposal is under review, and B's owner may accept it).
@@ -690,6 +706,7 @@ async def test_b_users_see_nothing_of_a(
                 if found:
                     failures.append(f"{where}: {found}")
                 in_b = caller != "stranger"
-                if query and in_b and (r.status_code != 200 or r.json()["items"]):
+                listed = FILTERED_LISTS.get(route, "items")
+                if query and in_b and (r.status_code != 200 or r.json()[listed]):
                     failures.append(f"{where}: matched {r.status_code} {r.text[:200]}")
     assert not failures, "\n".join(failures)
