@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app.consultations.demo import seed_interviews
 from app.core.config import Settings
 from app.core.db import create_engine, create_session_factory
 from app.groups import focus_areas
@@ -218,6 +219,7 @@ async def seed(settings: Settings) -> str:
         async with create_session_factory(engine)() as session, session.begin():
             group = await seed_founding(session, settings)
             await seed_founding_meeting(session, group)
+            await seed_interviews(session, group)
             await seed_proposals(session, group)
     finally:
         await engine.dispose()

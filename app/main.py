@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from fastapi import APIRouter, FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from app.consultations.router import router as consultations_router
 from app.core import logredact
 from app.core.breaker import Breaker
 from app.core.config import Settings, get_settings
@@ -59,6 +60,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     proposals_router,
     polls_router,
     diagnosis_router,
+    consultations_router,
     roadmap_router,
     matching_router,
     notifications_router,

@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from tests import (
+    authz_consultations,
     authz_diagnosis,
     authz_matching,
     authz_meetings,
@@ -50,6 +51,7 @@ from tests.helpers import PASSWORD, add_member, make_group, make_user, unique
 
 # Domain modules that add rows (see tests/authz_base.py).
 DOMAINS: list[ModuleType] = [
+    authz_consultations,
     authz_diagnosis,
     authz_matching,
     authz_meetings,

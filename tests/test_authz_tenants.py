@@ -64,6 +64,8 @@ TENANT_PARAMS = frozenset(
         "poll_id",
         "finding_id",
         "snapshot_id",
+        "questionnaire_id",
+        "response_id",
         "delivery_id",
         "key_id",
     }
@@ -119,7 +121,7 @@ REFS: dict[str, Callable[[World], str]] = {
     "proposal_id": lambda w: w.ids["proposal_id"],
     "meeting_id": lambda w: w.ids["meeting_id"],
     "agenda_item_id": lambda w: w.ids["item_id"],
-    "finding_ids": lambda w: w.ids["finding_id"],
+    "response_id": lambda w: w.ids["response_id"],
     "owner_id": lambda w: w.extra.id,
     "speaker_id": lambda w: w.extra.id,
     "moderator_id": lambda w: w.extra.id,
@@ -127,16 +129,31 @@ REFS: dict[str, Callable[[World], str]] = {
     # The needing side of an introduction is one of the group's own organizations (that the
     # group's members represent): A's, named in B, is refused like an unknown one.
     "need_organization_id": lambda w: w.org_id,
+    # A member organization of A (its member's, tests/authz_consultations.py), not one of B.
+    "organization_id": lambda w: w.org_id,
 }
 # Id fields that may name anything of a shared registry, by design: (route or None, field).
+_ANY_ORGANIZATION = "any group may name any organization of the shared registry"
+# A response's organization is not among them: it must be a member organization of the
+# questionnaire's group (422 otherwise, like an unknown one), so it is swept through REFS.
 GLOBAL_REFS: dict[tuple[Route | None, str], str] = {
-    (None, "organization_id"): "any group may name any organization of the shared registry",
+    (("POST", f"{API}/groups/{{group_id}}/members"), "organization_id"): _ANY_ORGANIZATION,
+    (("PATCH", f"{API}/groups/{{group_id}}/members/{{user_id}}"), "organization_id"): (
+        _ANY_ORGANIZATION
+    ),
+    (("POST", f"{API}/groups/{{group_id}}/proposals"), "organization_id"): _ANY_ORGANIZATION,
+    (("PATCH", f"{API}/proposals/{{proposal_id}}"), "organization_id"): _ANY_ORGANIZATION,
     (("POST", f"{API}/groups/{{group_id}}/introductions"), "offer_organization_id"): (
         "the offering side may be any organization of the shared registry (scope=registry)"
     ),
     (("POST", f"{API}/groups/{{group_id}}/members"), "user_id"): (
         "owners add any registered user to their group, by id or email (API.md)"
     ),
+}
+# GET routes whose id filter narrows a list other than a page's `items`: the list that a
+# filter on A's object must leave empty (a summary's questions of a focus area).
+FILTERED_LISTS: dict[Route, str] = {
+    ("GET", f"{API}/questionnaires/{{questionnaire_id}}/summary"): "questions",
 }
 # Bodies whose MATRIX example cannot carry every field: action items come with an acceptance
 # (B's proposal is under review, and B's owner may accept it).
@@ -701,6 +718,7 @@ async def test_b_users_see_nothing_of_a(
                 if found:
                     failures.append(f"{where}: {found}")
                 in_b = caller != "stranger"
-                if query and in_b and (r.status_code != 200 or r.json()["items"]):
+                listed = FILTERED_LISTS.get(route, "items")
+                if query and in_b and (r.status_code != 200 or r.json()[listed]):
                     failures.append(f"{where}: matched {r.status_code} {r.text[:200]}")
     assert not failures, "\n".join(failures)

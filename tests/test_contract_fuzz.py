@@ -263,6 +263,7 @@ class World:
             "item_id": self._agenda_item,
             "proposal_id": self._proposal,
             "action_item_id": self._action_item,
+            "questionnaire_id": self._questionnaire,
             "webhook_id": self._webhook,
             "key_id": self._api_key,
         }
@@ -320,6 +321,17 @@ class World:
     def _action_item(self) -> None:
         path = f"/groups/{self['group_id']}/action-items"
         self.ids["action_item_id"] = self._post(path, {"title": "Draft the catalogue"})
+
+    def _questionnaire(self) -> None:
+        """An open questionnaire (its responses route answers past the 409 of a draft)."""
+        questions = [
+            {"text": "Main barrier?", "kind": "single", "options": ["Cost", "Skills"]},
+            {"text": "How visible is your cluster?", "kind": "scale"},
+        ]
+        body = {"title": "Interviews", "questions": questions}
+        questionnaire = self._post(f"/groups/{self['group_id']}/questionnaires", body)
+        self.api.call("POST", f"/questionnaires/{questionnaire}/open")
+        self.ids["questionnaire_id"] = questionnaire
 
     def _webhook(self) -> None:
         body = {"url": "http://127.0.0.1:9/hook", "event_types": ["*"]}

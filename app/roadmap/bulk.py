@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.errors import DomainError, ValidationFailed
+from app.core.spreadsheet import cell_value, safe_cell
 from app.groups.access import GroupContext
 from app.models import ActionItem, Membership, User
 from app.models.base import table_of
@@ -72,23 +73,6 @@ async def _emails(conn: AsyncConnection, group_id: uuid.UUID) -> dict[uuid.UUID,
     return {uid: email for uid, email in rows.all()}
 
 
-# A spreadsheet runs a cell that starts with one of these as a formula (`=HYPERLINK(…)`,
-# `@SUM(…)`, DDE through `+`/`-`): such cells leave with a leading apostrophe, the usual
-# "this is text" mark. Cells that already start with one get another, so that import, which
-# takes one apostrophe off, gives back exactly what was exported.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
-
-
-def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
-
-
-def _uncell(raw: str) -> str:
-    """The value of an exported cell (`_cell` undone)."""
-    return raw[1:] if raw.startswith("'") else raw
-
-
 async def export_csv(*, ctx: GroupContext) -> str:
     """Every item of the group, oldest first, with the EXPORT_COLUMNS header (RFC 4180)."""
     emails = await _emails(ctx.tx.conn, ctx.group.id)
@@ -100,7 +84,7 @@ async def export_csv(*, ctx: GroupContext) -> str:
             **ActionItemRead.model_validate(row_json(item)).model_dump(mode="json"),
             "owner_email": emails.get(item.owner_id) if item.owner_id else None,
         }
-        writer.writerow([_cell(row[c]) for c in EXPORT_COLUMNS])
+        writer.writerow([safe_cell(row[c]) for c in EXPORT_COLUMNS])
     return out.getvalue()
 
 
@@ -180,7 +164,7 @@ def _fields(
     """CSV cells → API fields (only the columns present; pydantic validates the values)."""
     fields: dict[str, Any] = {}
     for column, cell in cells.items():
-        raw = _uncell(cell)
+        raw = cell_value(cell)
         value = raw.strip()
         if column == "id":
             continue
