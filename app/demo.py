@@ -16,6 +16,7 @@ from sqlmodel import col
 from app.consultations.demo import seed_interviews
 from app.core.config import Settings
 from app.core.db import create_engine, create_session_factory
+from app.diagnosis.demo import seed_diagnosis
 from app.groups import focus_areas
 from app.groups import service as groups
 from app.groups.access import context_for
@@ -219,8 +220,9 @@ async def seed(settings: Settings) -> str:
         async with create_session_factory(engine)() as session, session.begin():
             group = await seed_founding(session, settings)
             await seed_founding_meeting(session, group)
-            await seed_interviews(session, group)
+            interviews = await seed_interviews(session, group)
             await seed_proposals(session, group)
+            await seed_diagnosis(session, group, interviews)
     finally:
         await engine.dispose()
     logins = ", ".join(u.email for u in DEMO_USERS)
