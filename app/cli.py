@@ -268,5 +268,27 @@ def rotate_encryption_key(
         raise typer.Exit(1)
 
 
+@cli.command()
+def doctor() -> None:
+    """Check the configuration, the database and its migrations, Redis and SMTP; print what
+    to fix. Exits 1 when anything needs fixing."""
+    from pydantic import ValidationError
+
+    from app.ops import doctor as checks
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        for problem in checks.settings_problems(exc):
+            typer.echo(checks.line(problem))
+        typer.echo("(the other checks need settings that load)")
+        raise typer.Exit(1) from None
+    results = asyncio.run(checks.diagnose(settings))
+    for result in results:
+        typer.echo(checks.scrub(checks.line(result), settings))
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)
+
+
 def main() -> None:
     cli()
