@@ -3,7 +3,9 @@ request, the caller and the group; the job, the event and the delivery in the wo
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import re
 import uuid
 from typing import Any
@@ -12,8 +14,10 @@ import httpx
 from arq import create_pool
 from arq.connections import RedisSettings
 
+from app.core import logs
 from app.core.config import Settings
 from app.core.jobs import JOB_CODEC
+from app.main import create_app
 from app.realtime.keys import RedisKeys
 from tests.conftest import TEST_SECRET
 from tests.helpers import make_group, make_user
@@ -105,3 +109,29 @@ async def test_request_and_worker_lines_carry_their_ids(settings: Settings) -> N
     finally:
         await api.stop()
         await worker.stop()
+
+
+async def test_an_unhandled_error_keeps_the_request_id(settings: Settings) -> None:
+    """The 500 comes from Starlette's outermost error middleware: its response and its log
+    line still carry the request's id."""
+    app = create_app(settings)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("bug")
+
+    lines = io.StringIO()
+    handler = logging.StreamHandler(lines)
+    handler.setFormatter(logs.formatter("json"))
+    logger = logging.getLogger("app.core.errors")
+    logger.addHandler(handler)
+    transport = httpx.ASGITransport(app, raise_app_exceptions=False)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            r = await http.get("/boom", headers={"X-Request-ID": "boom-1"})
+    finally:
+        logger.removeHandler(handler)
+    assert r.status_code == 500 and r.headers["X-Request-ID"] == "boom-1"
+    (line,) = [json.loads(x) for x in lines.getvalue().splitlines()]
+    assert line["event"] == "unhandled error" and line["request_id"] == "boom-1"
+    assert "RuntimeError: bug" in line["exception"]
