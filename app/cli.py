@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import secrets
 import signal
@@ -13,22 +12,27 @@ from typing import Annotated, Any
 
 import typer
 
+from app.core import logs
 from app.core.config import Settings
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 
 
-def _settings() -> Settings:
+def _settings(*, console_on_terminal: bool = True) -> Settings:
+    """The settings, with logging configured for them. `console_on_terminal`: without
+    WG_LOG_FORMAT, a terminal gets console lines (`wg api` and `wg worker` pass False: JSON
+    wherever they run, as their collectors expect)."""
     try:
         settings = Settings()
     except ValueError as exc:
         typer.secho(f"configuration error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(settings.log_level, _log_format(settings, console_on_terminal))
     return settings
+
+
+def _log_format(settings: Settings, console_on_terminal: bool) -> logs.LogFormat:
+    return settings.log_format or logs.default_format(console_on_terminal=console_on_terminal)
 
 
 def _embedded_secret(data_dir: Path) -> str:
@@ -51,9 +55,13 @@ def _embedded_secret(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+def _uvicorn_options(settings: Settings, *, console_on_terminal: bool) -> dict[str, Any]:
     return {
         "log_level": settings.log_level,
+        # Our formatter for uvicorn's lines too, applied again in each `--workers` process.
+        "log_config": logs.logging_config(
+            settings.log_level, _log_format(settings, console_on_terminal)
+        ),
         # Compression costs ~100 KiB of zlib state per websocket; our frames are small JSON.
         "ws_per_message_deflate": False,
         # The sans-I/O implementation keeps less state per idle connection than the legacy one.
@@ -97,7 +105,8 @@ def serve(
     # with SystemExit instead lets the clean-up run.
     signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
-        uvicorn.run(create_app(settings), host=host, port=port, **_uvicorn_options(settings))
+        options = _uvicorn_options(settings, console_on_terminal=True)
+        uvicorn.run(create_app(settings), host=host, port=port, **options)
     finally:
         if embedded is not None:
             embedded.stop()
@@ -116,7 +125,7 @@ def api(
     """The API only (one replica); needs WG_DATABASE_URL, WG_REDIS_URL and WG_SECRET_KEY."""
     import uvicorn
 
-    settings = _settings()
+    settings = _settings(console_on_terminal=False)
     settings.effective_redis_url  # noqa: B018  (fail early with a clear message)
     uvicorn.run(
         "app.main:create_app",
@@ -124,7 +133,7 @@ def api(
         host=host,
         port=port,
         workers=workers,
-        **_uvicorn_options(settings),
+        **_uvicorn_options(settings, console_on_terminal=False),
     )
 
 
@@ -133,7 +142,7 @@ def worker() -> None:
     """The arq worker: background jobs and cron."""
     from workers.settings import build_worker
 
-    settings = _settings()
+    settings = _settings(console_on_terminal=False)
     # The event loop the API runs on (uvicorn picks uvloop): ~10 % less CPU per webhook call
     # than asyncio's own loop (bench/README.md).
     with contextlib.suppress(ImportError):
@@ -256,6 +265,28 @@ def rotate_encryption_key(
             err=True,
         )
     if outcome.unreadable or outcome.pending:
+        raise typer.Exit(1)
+
+
+@cli.command()
+def doctor() -> None:
+    """Check the configuration, the database and its migrations, Redis and SMTP; print what
+    to fix. Exits 1 when anything needs fixing."""
+    from pydantic import ValidationError
+
+    from app.ops import doctor as checks
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        for problem in checks.settings_problems(exc):
+            typer.echo(checks.line(problem))
+        typer.echo("(the other checks need settings that load)")
+        raise typer.Exit(1) from None
+    results = asyncio.run(checks.diagnose(settings))
+    for result in results:
+        typer.echo(checks.scrub(checks.line(result), settings))
+    if not all(r.ok for r in results):
         raise typer.Exit(1)
 
 

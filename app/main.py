@@ -13,7 +13,7 @@ from fastapi import APIRouter, FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.consultations.router import router as consultations_router
-from app.core import logredact
+from app.core import logredact, requestid
 from app.core.breaker import Breaker
 from app.core.config import Settings, get_settings
 from app.core.db import TransactionRoute, create_engine, create_session_factory
@@ -188,4 +188,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # trusted proxy; from any other peer the header is ignored. Here rather than in the
         # server so it holds however the app is served (`wg` turns uvicorn's own off).
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
+    # Around all of it, Starlette's error handling included: every line and every response
+    # of a request carries its id.
+    requestid.install(app)
     return app

@@ -17,6 +17,7 @@ from arq.worker import Worker
 from prometheus_client import CollectorRegistry, start_http_server
 from redis.exceptions import RedisError
 
+from app.core import logs
 from app.core import tasks as core_tasks
 from app.core.config import Settings
 from app.core.db import create_engine, create_session_factory
@@ -87,6 +88,12 @@ class ResilientWorker(Worker):
         if self.redis_away:
             log.info("worker: redis is back")
             self.redis_away = False
+
+
+async def _bind_job(ctx: dict[str, Any]) -> None:
+    """Before each job, in the task arq runs it from (one per job): its lines, arq's own
+    included, carry the job's id."""
+    logs.job_id.set(ctx["job_id"])
 
 
 async def _sweep_forever(ctx: dict[str, Any], every: float) -> None:
@@ -198,6 +205,7 @@ def build_worker(
         "queue_name": RedisKeys(settings.redis_prefix).arq_queue,
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
+        "on_job_start": _bind_job,
         "max_jobs": 20,
         # Jobs wait at most this long in the queue before a worker looks (arq's default: 0.5).
         "poll_delay": 0.1,

@@ -158,6 +158,9 @@ class Settings(BaseSettings):
     # deactivated one closes its websockets (4401) within this.
     ws_credential_check_seconds: float = Field(default=15.0, gt=0, le=30)
     log_level: str = "info"
+    # `json` or `console`; unset: console for `wg serve` at a terminal, JSON otherwise
+    # (app/core/logs.py).
+    log_format: Literal["json", "console"] | None = None
 
     @field_validator("encryption_keys", mode="before")
     @classmethod

@@ -28,6 +28,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app.core import logs
 from app.core.config import Settings
 from app.core.db import SessionFactory
 from app.core.redis import create_redis
@@ -167,11 +168,12 @@ class Dispatcher:
             log.exception("dispatch: a batch failed; dispatching its events one by one")
         done, failures = 0, 0
         for event_id in event_ids:
-            try:
-                done += await self.dispatch(event_id)
-            except Exception:
-                failures += 1
-                log.exception("dispatch: event %s failed; it stays pending", event_id)
+            with logs.bound(event_id=event_id):
+                try:
+                    done += await self.dispatch(event_id)
+                except Exception:
+                    failures += 1
+                    log.exception("dispatch: event failed; it stays pending")
         if failures == len(event_ids):
             raise RuntimeError("dispatch failed for every event of the batch")
         return done

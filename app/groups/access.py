@@ -36,6 +36,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
+from app.core import logs
 from app.core.config import Settings
 from app.core.db import Tx, request_tx
 from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized
@@ -309,6 +310,8 @@ async def _context(
     if user is None:
         raise Unauthorized("Invalid, expired or revoked token")
     group = GroupRow(*row[CREDENTIAL_COLUMNS:_GROUP_END])
+    # Known from here on: the request's remaining lines (its access line too) name both.
+    logs.bind_caller(user.id, group.id)
     ctx = GroupContext(tx, group, user, row.member_role)
     if ctx.role is None and group.visibility != Visibility.public:
         raise NotFound(not_found)

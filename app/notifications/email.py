@@ -168,16 +168,21 @@ def digest_email(settings: Settings, user: User, notes: Sequence[Notification]) 
     )
 
 
+def smtp_connection(settings: Settings, *, timeout: float | None = None) -> dict[str, Any]:
+    """How to reach and sign in to the configured SMTP server (aiosmtplib's arguments), for
+    sending and for `wg doctor`'s check alike."""
+    assert settings.smtp_host is not None, "email is disabled without WG_SMTP_HOST"
+    return {
+        "hostname": settings.smtp_host,
+        "port": settings.smtp_port,
+        "username": settings.smtp_username,
+        "password": settings.smtp_password,
+        "use_tls": settings.smtp_security == "tls",
+        "start_tls": settings.smtp_security == "starttls",
+        "timeout": settings.smtp_timeout_seconds if timeout is None else timeout,
+    }
+
+
 async def send(settings: Settings, message: EmailMessage) -> None:
     """Send through the configured SMTP server; raises one of SMTP_ERRORS on failure."""
-    assert settings.smtp_host is not None, "email is disabled without WG_SMTP_HOST"
-    await aiosmtplib.send(
-        message,
-        hostname=settings.smtp_host,
-        port=settings.smtp_port,
-        username=settings.smtp_username,
-        password=settings.smtp_password,
-        use_tls=settings.smtp_security == "tls",
-        start_tls=settings.smtp_security == "starttls",
-        timeout=settings.smtp_timeout_seconds,
-    )
+    await aiosmtplib.send(message, **smtp_connection(settings))

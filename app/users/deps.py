@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from app.core import logs
 from app.core.db import request_tx
 from app.core.errors import Unauthorized
 from app.users.principal import Principal, authenticate
@@ -43,6 +44,7 @@ async def _user(request: Request, creds: Bearer, *, reading: bool = False) -> Pr
     )
     if user is None:
         raise Unauthorized("Invalid, expired or revoked token")
+    logs.bind_caller(user.id)
     return user
 
 

@@ -34,9 +34,11 @@ from typing import Any
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.core import logs
 from app.core.config import Settings
 from app.core.crypto import keyring
 from app.core.db import Tx, autocommit
+from app.core.logredact import redact
 from app.core.responses import dumps
 from app.core.wake import listen_for_wakeups, publish_wake
 from app.events.queries import envelope
@@ -199,7 +201,9 @@ class Deliverer:
         whatever else ended meanwhile): if this worker dies, an endpoint has at most one
         request whose outcome was lost, so it receives at most one delivery twice."""
         for i, c in enumerate(run):
-            if not await self._attempt(c):
+            with logs.bound(delivery_id=c.delivery_id, event_id=c.event.id):
+                sent = await self._attempt(c)
+            if not sent:
                 self.unsent += run[i + 1 :]
                 for rest in run[i + 1 :]:
                     self.in_flight.pop(rest.delivery_id, None)
@@ -227,6 +231,10 @@ class Deliverer:
             signers=signers,
             resolver=self.resolver,
         )
+        if not outcome.success:
+            # The receiver's failure, once per attempt (retries are minutes apart); its
+            # error may quote the URL, whose credentials stay out of the logs.
+            log.info("webhook attempt failed: %s", redact(outcome.error or "unknown error"))
         self.finished.append(queue.Finished(c, outcome, utcnow()))
         self.in_flight.pop(c.delivery_id, None)
         self._wake.set()  # record it soon
