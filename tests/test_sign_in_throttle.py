@@ -155,7 +155,7 @@ async def test_wg_servers_ignore_forwarded_addresses_by_default(settings: Settin
         sock.bind(("127.0.0.1", 0))
         sock.listen(64)
         port = sock.getsockname()[1]
-        options = _uvicorn_options(limited) | {"log_level": "warning"}
+        options = _uvicorn_options(limited, console_on_terminal=False) | {"log_level": "warning"}
         server = uvicorn.Server(uvicorn.Config(app, lifespan="off", **options))
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         try:
