@@ -28,6 +28,7 @@ from app.core.ratelimit import Limiter, RateLimitMiddleware
 from app.core.redis import create_redis
 from app.core.routing import include_flat, install_route_index
 from app.diagnosis.router import router as diagnosis_router
+from app.events.asyncapi import install_asyncapi
 from app.events.router import router as events_router
 from app.groups.router import router as groups_router
 from app.matching.router import router as matching_router
@@ -171,6 +172,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.route_class = TransactionRoute
     _install_routes(app)
     install_openapi(app)
+    install_asyncapi(app)
     install_route_index(app)
 
     # Added innermost first: metrics see every request, the size limit runs before anything

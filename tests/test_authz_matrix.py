@@ -129,6 +129,7 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("DELETE", f"{API}/focus-areas/{{area_id}}"): Case(owner_write(204), events=1),
     # Events.
     ("GET", f"{API}/groups/{{group_id}}/events"): Case(group_read()),
+    ("GET", f"{API}/event-types"): Case(signed_in(200)),
 }
 for _domain in DOMAINS:
     assert not set(_domain.MATRIX) & set(MATRIX), f"{_domain.__name__} repeats a route"

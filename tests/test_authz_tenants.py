@@ -112,6 +112,7 @@ EXCLUDED: dict[Route, str] = {
     ("PATCH", f"{API}/organizations/{{org_id}}"): _REGISTRY,
     ("PUT", f"{API}/organizations/{{org_id}}/offers-needs"): _REGISTRY,
     ("GET", f"{API}/taxonomy/technologies"): "the taxonomy shipped with wghub: no tenant data",
+    ("GET", f"{API}/event-types"): "the registry of event types shipped with wghub: no tenant data",
 }
 
 # Ids in bodies and query filters, by the kind of object they name: the value taken from A.

@@ -128,13 +128,83 @@ def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
     return openapi
 
 
+def document_webhooks(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Describe every event type as an OpenAPI `webhooks` entry (in place): the request wghub
+    sends to an endpoint subscribed to it (app/events/types.py is the list)."""
+    from app.events.documents import event_components, ref, webhook_schema_name
+    from app.events.types import EVENT_TYPES
+
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    # A read model the REST side documents already keeps FastAPI's rendering of it (the same
+    # model; FastAPI leaves out a few defaults).
+    for name, schema in event_components().items():
+        schemas.setdefault(name, schema)
+    webhooks = openapi.setdefault("webhooks", {})
+    for event_type in EVENT_TYPES.values():
+        body = ref(webhook_schema_name(event_type))
+        webhooks[event_type.name] = {
+            "post": {
+                "summary": event_type.name,
+                "description": f"{event_type.description}\n\n{WEBHOOK_REQUEST}",
+                "operationId": f"webhook_{event_type.name.replace('.', '_')}",
+                "tags": ["webhooks"],
+                "parameters": WEBHOOK_HEADERS,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": body,
+                            "example": event_type.webhook_example,
+                        }
+                    },
+                },
+                "responses": {
+                    "2XX": {"description": "Received; any other answer is retried"},
+                    "410": {"description": "Gone: the endpoint is disabled"},
+                },
+            }
+        }
+    return openapi
+
+
+WEBHOOK_REQUEST = (
+    "Signed per Standard Webhooks 1.0; an endpoint gets a group's events in `seq` order. "
+    "Answer 2xx within 15 s; other answers are retried (honouring `Retry-After`)."
+)
+WEBHOOK_HEADERS = [
+    {
+        "name": "webhook-id",
+        "in": "header",
+        "required": True,
+        "description": "The delivery's id: the same on every retry (dedupe by it)",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "webhook-timestamp",
+        "in": "header",
+        "required": True,
+        "description": "Seconds since the Unix epoch when this attempt was signed",
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    },
+    {
+        "name": "webhook-signature",
+        "in": "header",
+        "required": True,
+        "description": 'Space-separated `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`; '
+        "two after a secret rotation (for 24 h)",
+        "schema": {"type": "string"},
+    },
+]
+
+
 def install_openapi(app: FastAPI) -> None:
-    """Serve FastAPI's document with the error responses added (built once, on first use)."""
+    """Serve FastAPI's document with the error responses and webhooks added (built once, on
+    first use)."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_problems(generate())
+            app.openapi_schema = document_webhooks(document_problems(generate()))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

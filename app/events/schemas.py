@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.core.schemas import OutputModel
 
@@ -25,3 +25,17 @@ class EventRead(OutputModel):
     actor_id: uuid.UUID | None
     subject: EventSubject
     data: dict[str, Any]
+
+
+class EventTypeRead(OutputModel):
+    """An event type: what it means and an example (its schema is in `/asyncapi.json`)."""
+
+    type: str = Field(description="`<subject>.<verb>`, e.g. `meeting.started`")
+    description: str
+    in_history: bool = Field(
+        description="whether it is recorded in the group's history (websocket and events "
+        "API); false: sent to webhooks only"
+    )
+    example: dict[str, Any] = Field(
+        description="an event envelope of this type (for `webhook.test`, the webhook body's `data`)"
+    )
