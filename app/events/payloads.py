@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from app.comments.schemas import CommentRead
+from app.consultations.schemas import QuestionnaireRead
 from app.diagnosis.schemas import FindingRead
 from app.groups.schemas import FocusAreaRead, GroupRead, MemberRead
 from app.matching.schemas import IntroductionRead
@@ -50,10 +51,12 @@ if TYPE_CHECKING:  # to the type checker they are the read models they are made 
     GroupSnapshot = GroupRead
     ProposalSnapshot = ProposalRead
     PollSnapshot = PollRead
+    QuestionnaireSnapshot = QuestionnaireRead
 else:
     GroupSnapshot = _without(GroupRead, "GroupSnapshot", "my_role")
     ProposalSnapshot = _without(ProposalRead, "ProposalSnapshot", "allowed_transitions")
     PollSnapshot = _without(PollRead, "PollSnapshot", "stance_count", "results", "my_stance")
+    QuestionnaireSnapshot = _without(QuestionnaireRead, "QuestionnaireSnapshot", "response_count")
 
 
 class Data(BaseModel):
@@ -269,6 +272,27 @@ class SnapshotRef(BaseModel):
 
 class SnapshotCreated(Data):
     snapshot: SnapshotRef
+
+
+# --- consultations -------------------------------------------------------------------------
+
+
+class QuestionnaireData(Data):
+    questionnaire: QuestionnaireSnapshot
+
+
+class QuestionnaireUpdated(QuestionnaireData):
+    changes: Changes = _CHANGES
+
+
+class ResponseSubmitted(Data):
+    """Ids only: interview answers about an organization reach no webhook or websocket."""
+
+    questionnaire_id: uuid.UUID
+    response_id: uuid.UUID
+    organization_id: uuid.UUID
+    interviewed_by: uuid.UUID | None = Field(description="the moderator who recorded it, if one")
+    created: bool = Field(description="false: the organization's earlier response was replaced")
 
 
 class Introduction(IntroductionRead):

@@ -149,6 +149,16 @@ _ALL = [
     _t("poll.stance_cast", p.PollStanceCast, "A member answered a poll, or changed their answer."),
     _t("poll.closed", p.PollClosed, "A poll closed (by hand, at its time, or with its meeting)."),
     _t("poll.closing_soon", p.PollData, "A poll closes within a day (recorded by the worker)."),
+    # consultations
+    _t("questionnaire.created", p.QuestionnaireData, "A moderator drafted a questionnaire."),
+    _t("questionnaire.updated", p.QuestionnaireUpdated, "A questionnaire was edited."),
+    _t("questionnaire.opened", p.QuestionnaireData, "A questionnaire opened for responses."),
+    _t("questionnaire.closed", p.QuestionnaireData, "A questionnaire closed."),
+    _t(
+        "response.submitted",
+        p.ResponseSubmitted,
+        "An organization answered a questionnaire (or a moderator recorded its interview).",
+    ),
     # diagnosis and matching
     _t("finding.created", p.FindingData, "A moderator recorded a finding of the diagnosis."),
     _t("finding.updated", p.FindingUpdated, "A finding was edited."),
