@@ -37,8 +37,11 @@ router = APIRouter(tags=["auth"])
 
 
 @router.post("/auth/register", status_code=status.HTTP_201_CREATED, response_model=UserRead)
-async def register(data: UserCreate, session: SessionDep, settings: SettingsDep) -> UserRead:
+async def register(
+    data: UserCreate, session: SessionDep, settings: SettingsDep, response: Response
+) -> UserRead:
     user = await service.register(session=session, settings=settings, data=data)
+    set_etag(response, user.version)
     return UserRead.model_validate(user)
 
 

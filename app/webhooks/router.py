@@ -122,11 +122,12 @@ async def delete_webhook(webhook: WebhookWriter, session: SessionDep) -> None:
 
 @router.post("/webhooks/{webhook_id}/rotate-secret", response_model=WebhookWithSecret)
 async def rotate_secret(
-    webhook: WebhookWriter, session: SessionDep, settings: SettingsDep
+    webhook: WebhookWriter, session: SessionDep, settings: SettingsDep, response: Response
 ) -> WebhookWithSecret:
     """A new signing secret (shown once). The previous one keeps signing beside it for 24 h,
     so receivers can switch without losing messages."""
     secret = await service.rotate_secret(session=session, endpoint=webhook.obj, settings=settings)
+    set_etag(response, webhook.obj.version)  # the rotation is flushed: its new version
     return _with_secret(webhook.obj, secret)
 
 
