@@ -332,6 +332,7 @@ async def test_readyz_503_when_redis_is_unreachable(database_url: str, tmp_path:
             # The process itself is alive.
             assert (await c.get("/healthz")).status_code == 200
     body = _assert_problem(r, 503)
+    assert r.headers["Retry-After"].isdigit()
     assert set(body["checks"]) == {"redis"}
     assert "redis" in body["detail"]
 

@@ -13,6 +13,8 @@ from app.core.errors import problem_response
 
 router = APIRouter(tags=["ops"])
 READY_TIMEOUT_SECONDS = 2.0
+# Every 503 says when to ask again (the OpenAPI document promises it); a probe's next look.
+NOT_READY_RETRY_AFTER_SECONDS = 5
 
 
 @router.get("/healthz")
@@ -37,7 +39,10 @@ async def readyz(request: Request) -> Response:
         failures["redis"] = type(exc).__name__
     if failures:
         return problem_response(
-            503, "Not ready: " + ", ".join(sorted(failures)), extra={"checks": failures}
+            503,
+            "Not ready: " + ", ".join(sorted(failures)),
+            extra={"checks": failures},
+            headers={"Retry-After": str(NOT_READY_RETRY_AFTER_SECONDS)},
         )
     return Response(
         '{"status":"ok","checks":{"database":"ok","redis":"ok"}}', media_type="application/json"
