@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
 from app.core.errors import PROBLEM_JSON
+from app.core.openapi_headers import document_headers, honours_idempotency_key
 
 WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
 _REF = "#/components/schemas/{model}"
@@ -67,8 +68,7 @@ def problem_statuses(method: str, operation: dict[str, Any]) -> list[int]:
     has_body = "requestBody" in operation
     signed_in = bool(operation.get("security"))
     write = method in WRITE_METHODS
-    # POSTs by a signed-in caller honour Idempotency-Key (app/core/idempotency.py).
-    idempotent = method == "post" and signed_in
+    idempotent = honours_idempotency_key(method, operation)
     statuses = set()
     if has_body or ("query", "cursor") in located or idempotent:
         statuses.add(400)
@@ -198,13 +198,13 @@ WEBHOOK_HEADERS = [
 
 
 def install_openapi(app: FastAPI) -> None:
-    """Serve FastAPI's document with the error responses and webhooks added (built once, on
-    first use)."""
+    """Serve FastAPI's document with the error responses, headers and webhooks added (built
+    once, on first use)."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_webhooks(document_problems(generate()))
+            app.openapi_schema = document_webhooks(document_headers(document_problems(generate())))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
