@@ -40,6 +40,7 @@ from schemathesis.specs.openapi.checks import (
 
 from app.core.config import Settings
 from app.core.migrations import upgrade
+from app.core.openapi_headers import VERSIONED_READS
 from app.main import create_app
 from tests.conftest import TEST_SECRET, fresh_database, make_settings
 from tests.helpers import PASSWORD, unique
@@ -488,3 +489,49 @@ def test_single_resources_send_their_etag(method: str, path: str, world: World) 
     r = world.api.session.request(method, world.api.base + url, json=body, timeout=30)
     assert r.status_code == 200, (method, path, r.status_code, r.text)
     assert re.fullmatch(r'"[0-9]+"', r.headers.get("ETag", "")), (method, path, r.headers)
+
+
+def _operations() -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, methods in DOCUMENT["paths"].items():
+        for method, operation in methods.items():
+            yield method, path, operation
+
+
+def test_the_document_names_the_headers_of_the_conventions() -> None:
+    """API.md's conventions, as the document states them: `If-Match` on every PATCH, a
+    `Retry-After` on every 429 and 503, `Idempotency-Key` on the POSTs of a signed-in caller
+    (the ones app/core/idempotency.py deduplicates), and no stale name among the read models
+    that carry an ETag."""
+    schemas = DOCUMENT["components"]["schemas"]
+    assert not VERSIONED_READS - set(schemas), "stale names"
+    for method, path, operation in _operations():
+        where = (method, path)
+        headers = {
+            p["name"].lower() for p in operation.get("parameters", []) if p["in"] == "header"
+        }
+        if method == "patch":
+            assert "if-match" in headers, where
+        signed_in = bool(operation.get("security"))
+        assert ("idempotency-key" in headers) == (method == "post" and signed_in), where
+        for status, response in operation["responses"].items():
+            if status in ("429", "503"):
+                assert "Retry-After" in response.get("headers", {}), (where, status)
+
+
+def test_a_replay_sends_the_documented_headers(base_url: str, owner: tuple[str, str]) -> None:
+    """The stored answer comes back with its ETag and `Idempotent-Replayed: true`, as the
+    document says; the first answer is no replay."""
+    api = Api(base_url, owner[1])
+    path = "/groups"
+    documented = DOCUMENT["paths"]["/api/v1" + path]["post"]["responses"]["201"]["headers"]
+    assert {"ETag", "Idempotent-Replayed"} <= set(documented)
+    body = {"name": unique("group"), "visibility": "private"}
+    key = {"Idempotency-Key": unique("key")}
+    with api.session:
+        first, again = (
+            api.session.post(api.base + path, json=body, headers=key, timeout=30) for _ in "12"
+        )
+    assert first.status_code == again.status_code == 201, (first.text, again.text)
+    assert "Idempotent-Replayed" not in first.headers
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["ETag"] == first.headers["ETag"] and again.json() == first.json()

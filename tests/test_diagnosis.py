@@ -233,3 +233,21 @@ async def test_the_trace_from_finding_to_results(client: httpx.AsyncClient, app:
         headers=w.owner.headers,
     )
     assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "finding_ids"]
+
+
+async def test_a_finding_edit_honours_if_match(client: httpx.AsyncClient, app: FastAPI) -> None:
+    """Like every PATCH (API.md): two moderators editing the same finding cannot overwrite
+    each other unseen."""
+    w = await _world(client, app)
+    finding = await _finding(client, w, title="Before")
+    url = f"/findings/{finding['id']}"
+    etag = (await client.get(url, headers=w.owner.headers)).headers["ETag"]
+    mine = await client.patch(
+        url, json={"title": "Mine"}, headers={**w.owner.headers, "If-Match": etag}
+    )
+    assert mine.status_code == 200 and mine.headers["ETag"] != etag, mine.text
+    stale = await client.patch(
+        url, json={"title": "Theirs"}, headers={**w.owner.headers, "If-Match": etag}
+    )
+    assert stale.status_code == 412, stale.text
+    assert (await client.get(url, headers=w.owner.headers)).json()["title"] == "Mine"

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.core.db import SessionDep
-from app.core.deps import set_etag
+from app.core.deps import IfMatch, check_if_match, set_etag
 from app.core.pagination import Page, PageParams, page_params
 from app.core.responses import page_response
 from app.diagnosis import service
@@ -77,9 +77,15 @@ async def get_finding(
 
 @router.patch("/findings/{finding_id}", response_model=FindingRead)
 async def update_finding(
-    finding: FindingWriter, data: FindingUpdate, session: SessionDep, response: Response
+    finding: FindingWriter,
+    data: FindingUpdate,
+    session: SessionDep,
+    if_match: IfMatch,
+    response: Response,
 ) -> FindingRead:
-    """Change a finding (`evidence` replaces its evidence); snapshots keep what they froze."""
+    """Change a finding (`evidence` replaces its evidence); snapshots keep what they froze.
+    Honours `If-Match`."""
+    check_if_match(if_match, finding.obj.version)
     updated = await service.update_finding(
         session=session, ctx=finding.ctx, finding=finding.obj, data=data
     )
