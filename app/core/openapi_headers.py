@@ -69,7 +69,7 @@ IDEMPOTENCY_KEY = {
     "in": "header",
     "required": False,
     "description": "A key of your choice (a UUID, say) that makes retrying this request safe: "
-    "the same key and body within 24 hours get the first answer again (with "
+    "the same key and body (for 24 hours by default) get the first answer again (with "
     "`Idempotent-Replayed: true`) instead of repeating the request; the same key with another "
     "body is 422, and while the first request runs, 409. Keys are per user.",
     # Surrounding spaces are not part of a header value: a key must have something else.
