@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -33,6 +33,8 @@ class HttpMetrics:
     def __init__(self) -> None:
         # One registry per app, so several apps in one process (tests) do not collide.
         self.registry = CollectorRegistry()
+        # The process's CPU, memory and open files (process_* series).
+        ProcessCollector(registry=self.registry)
         self.requests = Counter(
             "wg_http_requests",
             "HTTP requests handled",
