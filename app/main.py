@@ -166,7 +166,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.session_factory = session_factory
     app.state.metrics = HttpMetrics()
-    app.state.metrics.registry.register(RealtimeCollector(app.state))
+    # This process's websockets: a collector of its own, served beside the shared figures.
+    app.state.metrics.exposed.register(RealtimeCollector(app.state))
 
     install_error_handlers(app)
     # Every route runs in its request's transaction (also routes added later, as tests do).
