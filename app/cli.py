@@ -7,6 +7,8 @@ import contextlib
 import os
 import secrets
 import signal
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -127,14 +129,40 @@ def api(
 
     settings = _settings(console_on_terminal=False)
     settings.effective_redis_url  # noqa: B018  (fail early with a clear message)
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        **_uvicorn_options(settings, console_on_terminal=False),
-    )
+    with _multiprocess_metrics(workers):
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            **_uvicorn_options(settings, console_on_terminal=False),
+        )
+
+
+@contextlib.contextmanager
+def _multiprocess_metrics(workers: int) -> Iterator[None]:
+    """Several API processes: prometheus-client's multiprocess mode (app/core/metrics.py), in
+    the operator's PROMETHEUS_MULTIPROC_DIR or else a temporary directory, which the worker
+    processes (started afresh by uvicorn) inherit. Emptied first: files of an earlier run
+    would be counted again."""
+    from app.core.metrics import MULTIPROC_ENV
+
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        Path(given).mkdir(parents=True, exist_ok=True)
+        for stale in Path(given).glob("*.db"):
+            stale.unlink()
+        yield
+    elif workers > 1:
+        with tempfile.TemporaryDirectory(prefix="wg-metrics-") as tmp:
+            os.environ[MULTIPROC_ENV] = tmp
+            try:
+                yield
+            finally:
+                del os.environ[MULTIPROC_ENV]
+    else:
+        yield
 
 
 @cli.command()

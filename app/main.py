@@ -13,7 +13,7 @@ from fastapi import APIRouter, FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.consultations.router import router as consultations_router
-from app.core import logredact, requestid
+from app.core import logredact, requestid, tracing
 from app.core.breaker import Breaker
 from app.core.config import Settings, get_settings
 from app.core.db import TransactionRoute, create_engine, create_session_factory
@@ -95,6 +95,7 @@ def _after_commit_hook(relay: Relay, breaker: Breaker) -> Callable[[], None]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    tracing.setup_from_env("wghub-api")
     engine = create_engine(settings)
     session_factory = create_session_factory(engine)
 
@@ -165,7 +166,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.session_factory = session_factory
     app.state.metrics = HttpMetrics()
-    app.state.metrics.registry.register(RealtimeCollector(app.state))
+    # This process's websockets: a collector of its own, served beside the shared figures.
+    app.state.metrics.exposed.register(RealtimeCollector(app.state))
 
     install_error_handlers(app)
     # Every route runs in its request's transaction (also routes added later, as tests do).
@@ -192,5 +194,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     # Around all of it, Starlette's error handling included: every line and every response
     # of a request carries its id.
+    tracing.instrument_app(app)  # before: it expects Starlette's own stack beneath it
     requestid.install(app)
     return app

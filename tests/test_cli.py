@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sqlite3
@@ -14,12 +15,14 @@ import psutil
 import pytest
 from arq import create_pool
 from arq.connections import RedisSettings
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from app.core.config import Settings
 from app.core.jobs import JOB_CODEC
 from app.demo import DEMO_GROUP_NAME, DEMO_PASSWORD, DEMO_USERS
 from app.realtime.keys import RedisKeys
 from tests.conftest import TEST_SECRET
+from tests.helpers import eventually, metric
 from tests.procs import WG, Proc, clean_env, free_port, run
 
 
@@ -156,6 +159,11 @@ async def test_worker_process_connects_and_runs_jobs(settings: Settings) -> None
         assert r.status_code == 200
         assert "\nwg_webhook_attempts_in_flight 0.0" in r.text
         assert "# TYPE wg_webhook_deliveries_total counter" in r.text
+        # The ping is counted before its result is stored; the rest is there from the start.
+        assert metric(r.text, "wg_jobs_total", function="ping", outcome="succeeded") >= 1
+        assert metric(r.text, "wg_job_duration_seconds_count", function="ping") >= 1
+        assert "\nwg_event_dispatch_lag_seconds " in r.text
+        assert metric(r.text, "process_resident_memory_bytes") > 0
     finally:
         await proc.stop()
 
@@ -179,3 +187,55 @@ async def test_default_secret_is_refused_outside_dev(tmp_path: Path) -> None:
     code, out = await run(WG, "api", env=env)
     assert code == 2
     assert "WG_SECRET_KEY" in out
+
+
+def _healthz_count(files: list[Path]) -> float:
+    """Requests to the health probe counted in these multiprocess-mode files."""
+    return sum(
+        sample.value
+        for family in MultiProcessCollector.merge([str(f) for f in files], accumulate=True)
+        for sample in family.samples
+        if sample.name == "wg_http_requests_total" and "healthz" in sample.labels["route"]
+    )
+
+
+async def test_api_processes_serve_their_summed_metrics(settings: Settings, tmp_path: Path) -> None:
+    """`wg api --workers 2`: a scrape, whichever process answers it, counts every process's
+    requests (prometheus-client's multiprocess mode)."""
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    (metrics_dir / "counter_1.db").write_bytes(b"")  # an earlier run's, to be wiped
+    port = free_port()
+    env = clean_env(
+        WG_DATABASE_URL=settings.effective_database_url,
+        WG_REDIS_URL=settings.effective_redis_url,
+        WG_SECRET_KEY=TEST_SECRET,
+        WG_REDIS_PREFIX=settings.redis_prefix,
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+    )
+    proc = await Proc.start(WG, "api", "--port", str(port), "--workers", "2", env=env)
+    base = f"http://127.0.0.1:{port}"
+    sent = 0
+    try:
+        await proc.wait_for_line("Application startup complete")
+
+        async def probe() -> None:
+            # A connection each, so that both processes get some.
+            async with httpx.AsyncClient() as http:
+                r = await http.get(f"{base}/healthz")
+                assert r.status_code == 200
+
+        async def both_served() -> bool:
+            nonlocal sent
+            await asyncio.gather(*(probe() for _ in range(20)))
+            sent += 20
+            files = sorted(metrics_dir.glob("counter_*.db"))
+            return len(files) == 2 and all(_healthz_count([f]) > 0 for f in files)
+
+        await eventually(both_served)
+        async with httpx.AsyncClient() as http:
+            r = await http.get(f"{base}/metrics")
+        assert r.status_code == 200
+        assert metric(r.text, "wg_http_requests_total", route="/healthz") == sent
+    finally:
+        await proc.stop()

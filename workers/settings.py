@@ -14,16 +14,19 @@ from typing import Any
 from arq import cron, func
 from arq.connections import RedisSettings
 from arq.worker import Worker
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
 from redis.exceptions import RedisError
 
-from app.core import logs
+from app.core import logs, tracing
 from app.core import tasks as core_tasks
 from app.core.config import Settings
-from app.core.db import create_engine, create_session_factory
+from app.core.db import autocommit, create_engine, create_session_factory
 from app.core.jobs import JOB_CODEC
 from app.core.redis import create_redis
+from app.core.worker_metrics import CTX_KEY, WorkerMetrics
+from app.events import queries as event_queries
 from app.events.dispatch import Dispatcher, Handler
+from app.models.base import utcnow
 from app.notifications import tasks as notification_tasks
 from app.polls import tasks as poll_tasks
 from app.realtime.keys import RedisKeys
@@ -33,6 +36,7 @@ from app.webhooks.deliverer import Deliverer
 from app.webhooks.delivery import HttpClients
 from app.webhooks.metrics import DeliveryMetrics
 from app.webhooks.ssrf import system_resolver
+from workers.jobs import observe_all
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +80,10 @@ class ResilientWorker(Worker):
 
     redis_away = False
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        observe_all(self.functions)
+
     async def _poll_iteration(self) -> None:
         try:
             await super()._poll_iteration()
@@ -107,6 +115,21 @@ async def _sweep_forever(ctx: dict[str, Any], every: float) -> None:
                 log.info("dispatch sweep: %d events dispatched late", swept)
         except Exception:
             log.exception("sweep failed")
+        await asyncio.sleep(every)
+
+
+async def _watch_dispatch_lag(ctx: dict[str, Any], every: float) -> None:
+    """Keep `wg_event_dispatch_lag_seconds` current: how long the oldest event not yet
+    dispatched has been waiting (it grows while the dispatcher is stuck or behind)."""
+    metrics: WorkerMetrics = ctx[CTX_KEY]
+    while True:
+        try:
+            async with autocommit(ctx["engine"]) as conn:
+                oldest = await event_queries.oldest_undispatched(conn)
+            lag = 0.0 if oldest is None else (utcnow() - oldest).total_seconds()
+            metrics.dispatch_lag.set(max(0.0, lag))
+        except Exception:
+            log.exception("dispatch lag: the query failed")
         await asyncio.sleep(every)
 
 
@@ -144,6 +167,8 @@ async def _stop_background(ctx: dict[str, Any]) -> None:
 
 
 SHUTDOWN_STEP_SECONDS = 10.0
+# How often the dispatch lag gauge is refreshed (one indexed MIN over the undispatched rows).
+DISPATCH_LAG_SECONDS = 5.0
 
 
 def build_worker(
@@ -151,6 +176,7 @@ def build_worker(
 ) -> Worker:
     """The worker; `metrics_registry`: where its metrics go (`wg serve` passes the API's, so
     /metrics shows them); without one, `worker_metrics_port` serves a registry of its own."""
+    tracing.setup_from_env("wghub-worker")
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         engine = create_engine(settings)
@@ -162,8 +188,12 @@ def build_worker(
         registry = metrics_registry
         if registry is None:
             registry = CollectorRegistry()
+            # A registry of its own (`wg worker`): the process's CPU, memory and open files
+            # too; a shared one (`wg serve`) has them already.
+            ProcessCollector(registry=registry)
             if settings.worker_metrics_port is not None:
                 start_http_server(settings.worker_metrics_port, registry=registry)
+        ctx[CTX_KEY] = WorkerMetrics(registry)
         deliverer = Deliverer(
             settings=settings,
             engine=engine,
@@ -185,6 +215,9 @@ def build_worker(
             asyncio.create_task(dispatcher.run(), name="dispatcher"),
             asyncio.create_task(_sweep_forever(ctx, settings.dispatch_sweep_seconds), name="sweep"),
             asyncio.create_task(deliverer.run(), name="webhook-deliverer"),
+            asyncio.create_task(
+                _watch_dispatch_lag(ctx, DISPATCH_LAG_SECONDS), name="dispatch-lag"
+            ),
         ]
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:

@@ -18,12 +18,12 @@ from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext import asyncio as sa_asyncio
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
-    create_async_engine,
 )
 
 from app.core.config import Settings
@@ -37,13 +37,15 @@ AfterCommitAction = Callable[[], Awaitable[None]]
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
+    # `sa_asyncio.create_async_engine` is looked up at each call: tracing, when on, wraps it
+    # there so that its engines are traced (app/core/tracing.py).
     url = make_url(settings.effective_database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             from pathlib import Path
 
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(
+        engine = sa_asyncio.create_async_engine(
             url,
             # SQLite's busy timeout: how long a write waits for the lock before "database is
             # locked" (503, app/core/errors.py).
@@ -55,7 +57,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
             engine, busy_timeout_ms=int(settings.db_sqlite_busy_timeout_seconds * 1000)
         )
         return engine
-    engine = create_async_engine(
+    engine = sa_asyncio.create_async_engine(
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Executable, Insert, bindparam, exists, insert, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.core import tracing
 from app.core.db import mark_events_written
 from app.models import Event, Group
 from app.models.base import new_id, table_of, utcnow
@@ -64,9 +65,10 @@ _COLUMNS = (
     "subject_id",
     "data",
     "occurred_at",
+    "traceparent",
 )
 # Parameter names of the event rows; `ev_` keeps them apart from a change statement's own.
-_SHARED = ("group_id", "actor_id", "subject_type", "subject_id", "occurred_at")
+_SHARED = ("group_id", "actor_id", "subject_type", "subject_id", "occurred_at", "traceparent")
 _PER_EVENT = ("id", "type", "data")
 
 
@@ -151,7 +153,7 @@ async def write_events(
     now = utcnow()
     statement = change.statement if change is not None else None
     params: dict[str, Any] = dict(change.params) if change is not None else {}
-    shared = (group_id, actor_id, subject_type, subject_id, now)
+    shared = (group_id, actor_id, subject_type, subject_id, now, tracing.traceparent())
     params.update({f"ev_{name}": value for name, value in zip(_SHARED, shared, strict=True)})
     for i, (type_, data) in enumerate(events):
         params[f"ev_id_{i}"] = ids[i]

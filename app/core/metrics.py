@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -29,10 +31,29 @@ def _full_templates(app: Any) -> dict[int, str]:
     return templates
 
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's own variable
+
+
+def exposition_registry(registry: CollectorRegistry) -> CollectorRegistry:
+    """What /metrics serves. One process: its own `registry`. Several (`wg api --workers N`
+    sets PROMETHEUS_MULTIPROC_DIR, app/cli.py): each process writes its counters and
+    histograms to files there, and whichever answers the scrape sums them all — a scrape
+    would otherwise see one random process's share."""
+    if not os.environ.get(MULTIPROC_ENV):
+        return registry
+    merged = CollectorRegistry()
+    MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+    return merged
+
+
 class HttpMetrics:
     def __init__(self) -> None:
         # One registry per app, so several apps in one process (tests) do not collide.
         self.registry = CollectorRegistry()
+        self.exposed = exposition_registry(self.registry)
+        # The process's CPU, memory and open files (process_* series): under `wg api
+        # --workers N`, those of the process that answers the scrape.
+        ProcessCollector(registry=self.exposed)
         self.requests = Counter(
             "wg_http_requests",
             "HTTP requests handled",

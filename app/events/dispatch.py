@@ -28,7 +28,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.core import logs
+from app.core import logs, tracing
 from app.core.config import Settings
 from app.core.db import SessionFactory
 from app.core.redis import create_redis
@@ -116,8 +116,10 @@ class Dispatcher:
             )
             if not batch:
                 return 0
-            for handler in self.handlers:
-                await handler(session, batch, ctx)
+            # Linked to the requests that wrote the events (a batch has many parents).
+            with tracing.span("dispatch events", links=(e.traceparent for e in batch)):
+                for handler in self.handlers:
+                    await handler(session, batch, ctx)
             await session.execute(
                 update(Event)
                 .where(col(Event.id).in_([e.id for e in batch]))

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -85,3 +85,14 @@ _MARK_PUBLISHED = (
 
 async def mark_published(conn: AsyncConnection, ids: Sequence[uuid.UUID], now: datetime) -> None:
     await conn.execute(_MARK_PUBLISHED, {"ids": list(ids), "now": now})
+
+
+_OLDEST_UNDISPATCHED = select(func.min(events.c.occurred_at)).where(
+    events.c.dispatched_at.is_(None)
+)
+
+
+async def oldest_undispatched(conn: AsyncConnection) -> datetime | None:
+    """When the oldest event not dispatched yet occurred (the partial index holds only those)."""
+    oldest: datetime | None = (await conn.execute(_OLDEST_UNDISPATCHED)).scalar()
+    return oldest

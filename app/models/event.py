@@ -46,3 +46,6 @@ class Event(SQLModel, table=True):
     published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # Set by the worker's dispatcher once notifications and webhook deliveries exist for it.
     dispatched_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # W3C trace context of the request that wrote it, when tracing is on (app/core/tracing.py):
+    # the worker continues that trace when it acts on the event.
+    traceparent: str | None = Field(default=None, max_length=55)

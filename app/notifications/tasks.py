@@ -22,6 +22,7 @@ from sqlmodel import col
 
 from app.core.config import Settings
 from app.core.db import SessionFactory
+from app.core.worker_metrics import count_email
 from app.events.dispatch import DispatchContext
 from app.models import EmailMode, Event, Notification, NotificationPreference, User
 from app.models.base import utcnow
@@ -126,9 +127,12 @@ async def send_or_retry(ctx: dict[str, Any], message: EmailMessage, what: str) -
         job_try = int(ctx.get("job_try", 1))
         if job_try >= settings.email_max_tries:
             log.error("email for %s failed %d times: %r", what, job_try, exc)
+            count_email(ctx, "failed")
             return False
         log.warning("email for %s failed (try %d): %r", what, job_try, exc)
+        count_email(ctx, "retrying")
         raise Retry(defer=retry_delay(settings, job_try)) from exc
+    count_email(ctx, "sent")
     return True
 
 

@@ -63,5 +63,5 @@ async def metrics(request: Request) -> Response:
         if not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
             return problem_response(404, "Not Found")
     return Response(
-        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+        generate_latest(request.app.state.metrics.exposed), media_type=CONTENT_TYPE_LATEST
     )

@@ -34,7 +34,7 @@ from typing import Any
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.core import logs
+from app.core import logs, tracing
 from app.core.config import Settings
 from app.core.crypto import keyring
 from app.core.db import Tx, autocommit
@@ -222,15 +222,19 @@ class Deliverer:
             c.previous_secret_expires_at,
             now,
         )
-        outcome = await attempt(
-            http=self.http.for_endpoint(c.endpoint_id),
-            settings=self.settings,
-            url=c.url,
-            msg_id=str(c.delivery_id),
-            body=self._payload(c.event),
-            signers=signers,
-            resolver=self.resolver,
-        )
+        attributes = {"wg.delivery_id": str(c.delivery_id), "wg.event_id": str(c.event.id)}
+        # In the trace of the request that wrote the event: the receiver's `traceparent`
+        # (sent by the httpx instrumentation) names that trace.
+        with tracing.span("webhook delivery", parent=c.event.traceparent, attributes=attributes):
+            outcome = await attempt(
+                http=self.http.for_endpoint(c.endpoint_id),
+                settings=self.settings,
+                url=c.url,
+                msg_id=str(c.delivery_id),
+                body=self._payload(c.event),
+                signers=signers,
+                resolver=self.resolver,
+            )
         if not outcome.success:
             # The receiver's failure, once per attempt (retries are minutes apart); its
             # error may quote the URL, whose credentials stay out of the logs.

@@ -252,6 +252,7 @@ _DETAIL_COLUMNS = (
     endpoints.c.previous_secret_expires_at,
     endpoints.c.failing_since,
     *ENVELOPE_COLUMNS,
+    events.c.traceparent,  # the delivery continues the trace of the request behind the event
 )
 # PostgreSQL: the claim returns what the attempts need, from the endpoints and events it
 # joins (UPDATE … FROM … RETURNING), in one statement.
