@@ -450,7 +450,7 @@ def main() -> None:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        **_uvicorn_options(Settings()),
+        **_uvicorn_options(Settings(), console_on_terminal=False),
     )
 
 

@@ -272,7 +272,7 @@ def main() -> None:
         factory=True,
         host=args.host,
         port=args.port,
-        **_uvicorn_options(settings),
+        **_uvicorn_options(settings, console_on_terminal=False),
     )
 
 
