@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from app.core import logs, tracing
 from app.core import tasks as core_tasks
 from app.core.config import Settings
-from app.core.db import autocommit, create_engine, create_session_factory
+from app.core.db import autocommit, create_engine, create_session_factory, to_the_end
 from app.core.jobs import JOB_CODEC
 from app.core.redis import create_redis
 from app.core.worker_metrics import CTX_KEY, WorkerMetrics
@@ -118,14 +118,18 @@ async def _sweep_forever(ctx: dict[str, Any], every: float) -> None:
         await asyncio.sleep(every)
 
 
+async def _oldest_undispatched(engine: Any) -> Any:
+    async with autocommit(engine) as conn:
+        return await event_queries.oldest_undispatched(conn)
+
+
 async def _watch_dispatch_lag(ctx: dict[str, Any], every: float) -> None:
     """Keep `wg_event_dispatch_lag_seconds` current: how long the oldest event not yet
     dispatched has been waiting (it grows while the dispatcher is stuck or behind)."""
     metrics: WorkerMetrics = ctx[CTX_KEY]
     while True:
         try:
-            async with autocommit(ctx["engine"]) as conn:
-                oldest = await event_queries.oldest_undispatched(conn)
+            oldest = await to_the_end(_oldest_undispatched(ctx["engine"]))
             lag = 0.0 if oldest is None else (utcnow() - oldest).total_seconds()
             metrics.dispatch_lag.set(max(0.0, lag))
         except Exception:

@@ -8,10 +8,11 @@ take `SessionDep`, a session joined to the same transaction. Services never comm
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import Depends, Request, Response
@@ -214,6 +215,8 @@ def mark_events_written(session: AsyncSession) -> None:
 
 # Methods whose routes only read: their statements run in autocommit (no BEGIN/COMMIT round
 # trips; PostgreSQL's READ COMMITTED gives each statement its own snapshot either way).
+T = TypeVar("T")
+
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _SCOPE_KEY = "wg.request_tx"
 
@@ -281,6 +284,20 @@ class RequestTx:
                 await conn.rollback()
         finally:
             await conn.close()
+
+
+async def to_the_end(unit: Awaitable[T]) -> T:
+    """Run a short database unit to its end even if the caller is cancelled meanwhile (a
+    background loop stopped at shutdown): a transaction cut off in the middle of a statement
+    can leave its connection checked out with the transaction open, and on SQLite that holds
+    the database-wide write lock until the process ends ("database is locked" for everyone).
+    The caller still gets its cancellation, once the unit is done (milliseconds)."""
+    task = asyncio.ensure_future(unit)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        raise
 
 
 @contextlib.asynccontextmanager

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core import wake
 from app.core.config import Settings
-from app.core.db import SessionFactory, autocommit
+from app.core.db import SessionFactory, autocommit, to_the_end
 from app.core.responses import dumps
 from app.events import queries
 from app.models.base import utcnow
@@ -83,8 +83,15 @@ class Relay:
 
     async def read_batch(self) -> list[Row[Any]]:
         """The next unpublished events, in (group, seq) order."""
+        return await to_the_end(self._read_batch())
+
+    async def _read_batch(self) -> list[Row[Any]]:
         async with autocommit(self.engine) as conn:
             return await queries.unpublished(conn, BATCH_SIZE)
+
+    async def _mark_published(self, ids: list[Any]) -> None:
+        async with autocommit(self.engine) as conn:
+            await queries.mark_published(conn, ids, utcnow())
 
     async def publish_pending(self, *, mark: bool = True) -> int:
         """Publish one batch of unpublished events if this relay holds the lease; return how
@@ -105,8 +112,7 @@ class Relay:
             # Refused, nothing written: the rows stay unpublished for the lease's holder now.
             return 0
         if mark:
-            async with autocommit(self.engine) as conn:
-                await queries.mark_published(conn, [row.id for row in rows], utcnow())
+            await to_the_end(self._mark_published([row.id for row in rows]))
         return len(rows)
 
     async def run(self) -> None:
