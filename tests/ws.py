@@ -18,6 +18,7 @@ async def ws_ticket(ws_url: str, token: str) -> str:
     base = ws_url.replace("ws://", "http://", 1).removesuffix("/ws")
     async with httpx.AsyncClient(base_url=base) as http:
         r = await http.post("/auth/ws-ticket", headers={"Authorization": f"Bearer {token}"})
+    r.raise_for_status()  # an httpx.HTTPError, like a replica that is down
     assert r.status_code == 201, r.text
     return str(r.json()["ticket"])
 
@@ -135,9 +136,10 @@ class ResumingClient:
             ws = WsClient(url, self.token)
             try:
                 await ws.connect()
-            except OSError:
+            except (OSError, httpx.HTTPError):
+                # The replica is down (its ticket or its websocket): try the next one.
                 attempt += 1
-                await asyncio.sleep(0.1)  # the replica is down; try the next one
+                await asyncio.sleep(0.1)
                 continue
             await ws.subscribe(self.group_id, after=self.last_seq)
             seen = 0
